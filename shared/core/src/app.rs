@@ -1,0 +1,45 @@
+//! The dependencies every service uses, built once per process (a Lambda
+//! cold start or local mode) and shared by reference.
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::otp::Pepper;
+use crate::repo::Db;
+use crate::sender::Sender;
+use crate::table::Table;
+use crate::tokens::KeyRing;
+
+pub struct App {
+    pub settings: Settings,
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub keys: Arc<KeyRing>,
+    pub pepper: Pepper,
+    pub sender: Arc<dyn Sender>,
+}
+
+impl App {
+    pub fn new(
+        settings: Settings,
+        table: Arc<dyn Table>,
+        clock: Arc<dyn Clock>,
+        keys: Arc<KeyRing>,
+        pepper: Pepper,
+        sender: Arc<dyn Sender>,
+    ) -> Self {
+        Self {
+            settings,
+            db: Db::new(table),
+            clock,
+            keys,
+            pepper,
+            sender,
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now_secs()
+    }
+}

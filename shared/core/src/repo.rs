@@ -1,0 +1,361 @@
+//! Domain records and how they sit in the one table (SPEC §8).
+//!
+//! | item | pk | sk |
+//! | --- | --- | --- |
+//! | user | `USER#<id>` | `PROFILE` |
+//! | phone → user (unique) | `PHONE#<e164>` | `PHONE` |
+//! | OTP session (latest per purpose and subject) | `OTP#<purpose>#<subject>` | `OTP` |
+//! | used token id | `JTI#<jti>` | `JTI` |
+//! | session (one device's refresh family) | `USER#<id>` | `SESSION#<sid>` |
+//! | refresh-token hash | `RT#<sha256>` | `RT` |
+//!
+//! [`Db`] wraps the [`Table`] port: it (de)serialises records and hides
+//! items whose `expires_at` has passed, on every read, because TTL deletion
+//! is lazy.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::channel::Channel;
+use crate::error::{Error, Result};
+use crate::ids::{SessionId, UserId};
+use crate::table::{Cond, EXPIRES_AT, Item, Key, PK, SK, Table, Write};
+
+pub fn user_key(id: &UserId) -> Key {
+    Key::new(format!("USER#{id}"), "PROFILE")
+}
+pub fn phone_key(e164: &str) -> Key {
+    Key::new(format!("PHONE#{e164}"), "PHONE")
+}
+pub fn otp_key(purpose: &str, subject: &str) -> Key {
+    Key::new(format!("OTP#{purpose}#{subject}"), "OTP")
+}
+pub fn jti_key(jti: &str) -> Key {
+    Key::new(format!("JTI#{jti}"), "JTI")
+}
+pub fn session_key(user: &UserId, sid: &SessionId) -> Key {
+    Key::new(format!("USER#{user}"), format!("SESSION#{sid}"))
+}
+pub fn refresh_key(hash: &str) -> Key {
+    Key::new(format!("RT#{hash}"), "RT")
+}
+
+/// The client platform of a sign-in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Platform {
+    Android,
+    Ios,
+    Web,
+}
+
+impl Platform {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "ANDROID" => Ok(Platform::Android),
+            "IOS" => Ok(Platform::Ios),
+            "WEB" => Ok(Platform::Web),
+            _ => Err(Error::field("platform", "must be ANDROID, IOS or WEB")),
+        }
+    }
+}
+
+/// A user. The phone number is the identity; everything else is optional.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct User {
+    pub id: UserId,
+    pub phone: String,
+    pub country: String,
+    pub created_at: i64,
+    #[serde(default)]
+    pub primary_complete: bool,
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub last_name: Option<String>,
+    /// `YYYY-MM-DD`.
+    #[serde(default)]
+    pub birth_date: Option<String>,
+    /// Set for users under the minimum age: the date they may sign in.
+    #[serde(default)]
+    pub blocked_until: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub email_verified: bool,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub has_password: bool,
+    #[serde(default)]
+    pub google: bool,
+    #[serde(default)]
+    pub apple: bool,
+    #[serde(default)]
+    pub profile_pic: Option<String>,
+    #[serde(default)]
+    pub interests: Vec<String>,
+    #[serde(default)]
+    pub bio: Option<String>,
+}
+
+impl User {
+    pub fn new(id: UserId, phone: &str, country: &str, now: i64) -> Self {
+        Self {
+            id,
+            phone: phone.to_owned(),
+            country: country.to_owned(),
+            created_at: now,
+            primary_complete: false,
+            first_name: None,
+            last_name: None,
+            birth_date: None,
+            blocked_until: None,
+            email: None,
+            email_verified: false,
+            username: None,
+            has_password: false,
+            google: false,
+            apple: false,
+            profile_pic: None,
+            interests: Vec::new(),
+            bio: None,
+        }
+    }
+
+    /// The verified email, if any.
+    pub fn verified_email(&self) -> Option<&str> {
+        self.email.as_deref().filter(|_| self.email_verified)
+    }
+
+    pub fn flags(&self) -> OnboardingFlags {
+        OnboardingFlags {
+            primary_complete: self.primary_complete,
+            username: self.username.is_some(),
+            email: self.email_verified,
+            profile_pic: self.profile_pic.is_some(),
+            interests: !self.interests.is_empty(),
+            bio: self.bio.is_some(),
+        }
+    }
+}
+
+/// The onboarding flags of the endpoint contract (also carried in access tokens).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OnboardingFlags {
+    pub primary_complete: bool,
+    pub username: bool,
+    pub email: bool,
+    pub profile_pic: bool,
+    pub interests: bool,
+    pub bio: bool,
+}
+
+/// The OTP session of one purpose and subject; a new one replaces the old,
+/// so only the latest is ever valid. Its `session_id` is the `jti` of the
+/// tempToken that carries it and changes on every resend.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OtpSession {
+    pub session_id: String,
+    pub purpose: String,
+    pub phone: String,
+    pub country: String,
+    #[serde(default)]
+    pub user_id: Option<UserId>,
+    pub device_id: String,
+    pub channel: Channel,
+    /// E.164 number or email address the code went to.
+    pub destination: String,
+    /// HMAC-SHA256(pepper, session_id ‖ code), hex.
+    pub code_hash: String,
+    pub attempts: u32,
+    pub resends: u32,
+    pub sent_at: i64,
+    pub code_expires_at: i64,
+    pub expires_at: i64,
+    #[serde(default)]
+    pub consumed: bool,
+    pub locale: String,
+}
+
+/// One device's sign-in: the family of its rotating refresh tokens.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Session {
+    pub sid: SessionId,
+    pub user_id: UserId,
+    pub device_id: String,
+    #[serde(default)]
+    pub device_name: Option<String>,
+    #[serde(default)]
+    pub platform: Option<Platform>,
+    pub amr: Vec<String>,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    /// SHA-256 of the family's one live refresh token.
+    pub current_rt: String,
+    #[serde(default)]
+    pub revoked: bool,
+    pub expires_at: i64,
+}
+
+/// A refresh token's hash and its state in the family.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RefreshRecord {
+    pub sid: SessionId,
+    pub user_id: UserId,
+    /// `active` until rotated.
+    pub status: String,
+    #[serde(default)]
+    pub rotated_at: Option<i64>,
+    pub expires_at: i64,
+}
+
+pub const RT_ACTIVE: &str = "active";
+pub const RT_ROTATED: &str = "rotated";
+
+/// A record as an item under `key`.
+pub fn to_item<T: Serialize>(key: &Key, record: &T) -> Result<Item> {
+    let mut item = match serde_json::to_value(record) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => return Err(Error::internal("record is not an object")),
+        Err(e) => return Err(Error::internal(format!("encoding a record: {e}"))),
+    };
+    item.insert(PK.into(), Value::String(key.pk.clone()));
+    item.insert(SK.into(), Value::String(key.sk.clone()));
+    Ok(item)
+}
+
+pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
+    serde_json::from_value(Value::Object(item)).map_err(|e| Error::internal(format!("decoding a stored record: {e}")))
+}
+
+/// Whether an item is still live at `now` (no `expires_at`, or in the future).
+pub fn is_live(item: &Item, now: i64) -> bool {
+    match item.get(EXPIRES_AT).and_then(Value::as_i64) {
+        Some(exp) => exp > now,
+        None => true,
+    }
+}
+
+/// A put that must not overwrite a live item.
+pub fn put_new<T: Serialize>(key: &Key, record: &T, now: i64) -> Result<Write> {
+    Ok(Write::Put {
+        item: to_item(key, record)?,
+        cond: Some(Cond::absent_at(now)),
+    })
+}
+
+/// The typed layer over the table; counts the round trips it makes.
+#[derive(Clone)]
+pub struct Db {
+    table: Arc<dyn Table>,
+    calls: Arc<AtomicU64>,
+}
+
+impl Db {
+    pub fn new(table: Arc<dyn Table>) -> Self {
+        Self {
+            table,
+            calls: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    pub fn table(&self) -> &Arc<dyn Table> {
+        &self.table
+    }
+
+    /// Store round trips made so far (a transaction or batch counts as one).
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    fn count(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The live item under `key`.
+    pub async fn get_item(&self, key: &Key, now: i64) -> Result<Option<Item>> {
+        self.count();
+        Ok(self.table.get(key).await?.filter(|i| is_live(i, now)))
+    }
+
+    /// The live record under `key`.
+    pub async fn get<T: DeserializeOwned>(&self, key: &Key, now: i64) -> Result<Option<T>> {
+        self.get_item(key, now).await?.map(from_item).transpose()
+    }
+
+    /// The live items under `keys`, in order, in one round trip.
+    pub async fn batch_get(&self, keys: &[Key], now: i64) -> Result<Vec<Option<Item>>> {
+        self.count();
+        Ok(self
+            .table
+            .batch_get(keys)
+            .await?
+            .into_iter()
+            .map(|i| i.filter(|i| is_live(i, now)))
+            .collect())
+    }
+
+    pub async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), crate::table::TableError> {
+        self.count();
+        self.table.put(item, cond).await
+    }
+
+    pub async fn update(
+        &self,
+        key: &Key,
+        ops: Vec<crate::table::Update>,
+        cond: Option<Cond>,
+    ) -> Result<Item, crate::table::TableError> {
+        self.count();
+        self.table.update(key, ops, cond).await
+    }
+
+    pub async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<(), crate::table::TableError> {
+        self.count();
+        self.table.delete(key, cond).await
+    }
+
+    pub async fn transact(&self, writes: Vec<Write>) -> Result<(), crate::table::TableError> {
+        self.count();
+        self.table.transact(writes).await
+    }
+
+    /// The user with this phone number: the uniqueness item, then the user.
+    pub async fn user_by_phone(&self, e164: &str, now: i64) -> Result<Option<User>> {
+        let Some(item) = self.get_item(&phone_key(e164), now).await? else {
+            return Ok(None);
+        };
+        let id = item
+            .get("user_id")
+            .and_then(Value::as_str)
+            .and_then(|s| UserId::parse(s).ok())
+            .ok_or_else(|| Error::internal("phone item without a user id"))?;
+        self.get(&user_key(&id), now).await
+    }
+
+    /// Writes that create `user` with its phone uniqueness item (one transaction).
+    pub fn create_user_writes(user: &User, now: i64) -> Result<Vec<Write>> {
+        let mut phone = Item::new();
+        phone.insert("user_id".into(), Value::String(user.id.to_string()));
+        phone.insert("created_at".into(), Value::from(user.created_at));
+        let pk = phone_key(&user.phone);
+        phone.insert(PK.into(), Value::String(pk.pk.clone()));
+        phone.insert(SK.into(), Value::String(pk.sk.clone()));
+        Ok(vec![
+            Write::Put {
+                item: to_item(&user_key(&user.id), user)?,
+                cond: Some(Cond::NotExists),
+            },
+            Write::Put {
+                item: phone,
+                cond: Some(Cond::absent_at(now)),
+            },
+        ])
+    }
+}

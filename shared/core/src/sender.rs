@@ -1,0 +1,105 @@
+//! The delivery port: how a code reaches a phone or a mailbox.
+
+use async_trait::async_trait;
+
+use crate::channel::Pipe;
+use crate::mask::{mask_email, mask_phone};
+use crate::otp::OtpCode;
+
+/// One message carrying a code.
+#[derive(Debug, Clone)]
+pub struct OtpMessage {
+    pub pipe: Pipe,
+    /// E.164 number or email address.
+    pub to: String,
+    pub code: OtpCode,
+    /// BCP-47 language from `Accept-Language` (templates fall back to `en`).
+    pub locale: String,
+    /// What the code is for (`auth`, `reset`, …).
+    pub purpose: &'static str,
+}
+
+impl OtpMessage {
+    pub fn masked_to(&self) -> String {
+        match self.pipe {
+            Pipe::Email => mask_email(&self.to),
+            _ => mask_phone(&self.to),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("delivery over {pipe:?} failed: {reason}")]
+pub struct SendError {
+    pub pipe: Pipe,
+    /// Never contains the code, a token or the full destination.
+    pub reason: String,
+}
+
+#[async_trait]
+pub trait Sender: Send + Sync {
+    async fn send(&self, msg: &OtpMessage) -> Result<(), SendError>;
+}
+
+/// Local mode's sender: prints the masked destination and the code on stderr.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ConsoleSender;
+
+#[async_trait]
+impl Sender for ConsoleSender {
+    async fn send(&self, msg: &OtpMessage) -> Result<(), SendError> {
+        eprintln!(
+            "[code] {} to {}: {} ({})",
+            msg.pipe.as_str(),
+            msg.masked_to(),
+            msg.code.expose(),
+            msg.purpose
+        );
+        Ok(())
+    }
+}
+
+/// A sender that records messages (tests).
+#[derive(Debug, Default)]
+pub struct RecordingSender {
+    pub sent: std::sync::Mutex<Vec<OtpMessage>>,
+    /// Pipes that fail.
+    pub failing: std::sync::Mutex<Vec<Pipe>>,
+}
+
+impl RecordingSender {
+    pub fn messages(&self) -> Vec<OtpMessage> {
+        self.sent.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// The code of the last message sent to `to`.
+    pub fn last_code_to(&self, to: &str) -> Option<String> {
+        self.messages()
+            .iter()
+            .rev()
+            .find(|m| m.to == to)
+            .map(|m| m.code.expose().to_owned())
+    }
+
+    pub fn fail(&self, pipe: Pipe) {
+        if let Ok(mut f) = self.failing.lock() {
+            f.push(pipe);
+        }
+    }
+}
+
+#[async_trait]
+impl Sender for RecordingSender {
+    async fn send(&self, msg: &OtpMessage) -> Result<(), SendError> {
+        if self.failing.lock().map(|f| f.contains(&msg.pipe)).unwrap_or(false) {
+            return Err(SendError {
+                pipe: msg.pipe,
+                reason: "failing on purpose".into(),
+            });
+        }
+        if let Ok(mut v) = self.sent.lock() {
+            v.push(msg.clone());
+        }
+        Ok(())
+    }
+}
