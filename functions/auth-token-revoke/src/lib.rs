@@ -1,0 +1,28 @@
+//! `POST /api/v1/auth/token/revoke`: logs out by revoking the refresh token's
+//! session (body, or the web cookie, which is cleared).
+
+use std::sync::Arc;
+
+use lambda_http::Request;
+use nambari_core::auth;
+use nambari_core::{App, Result};
+use nambari_http::{Body, REFRESH_COOKIE, Response, cookie, ok, respond, set_refresh_cookie};
+
+pub const METHOD: &str = "POST";
+pub const PATH: &str = "/api/v1/auth/token/revoke";
+
+pub async fn handle(app: Arc<App>, req: Request) -> Response {
+    respond(&app, run(&app, &req).await)
+}
+
+async fn run(app: &App, req: &Request) -> Result<Response> {
+    let body = Body::parse(req)?;
+    let [from_body] = body.strings(["refreshToken"])?;
+    let from_cookie = cookie(req, REFRESH_COOKIE);
+    auth::revoke(app, from_body.or(from_cookie)).await?;
+    let mut res = ok(app, "Token revoked successfully", None, ());
+    if from_cookie.is_some() {
+        set_refresh_cookie(&mut res, None, 0);
+    }
+    Ok(res)
+}

@@ -1,0 +1,105 @@
+//! `POST /api/v1/auth/verify-otp`: checks the code. A returning user gets
+//! tokens; a new or unfinished one gets an onboardingToken (COLLECT_PRIMARY).
+//! Consumes the tempToken.
+
+use std::sync::Arc;
+
+use lambda_http::Request;
+use nambari_core::auth::{self, Verified, VerifyInput};
+use nambari_core::repo::{OnboardingFlags, Platform};
+use nambari_core::tokens::REFRESH_TTL;
+use nambari_core::{App, Result};
+use nambari_http::{Body, Response, ok, respond, set_refresh_cookie};
+use serde::Serialize;
+
+pub const METHOD: &str = "POST";
+pub const PATH: &str = "/api/v1/auth/verify-otp";
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VerifyData {
+    access_token: Option<String>,
+    refresh_token: Option<String>,
+    onboarding_token: Option<String>,
+    primary_complete: bool,
+    onboarding: Option<OnboardingFlags>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_in: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blocked: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unblock_date: Option<String>,
+}
+
+pub async fn handle(app: Arc<App>, req: Request) -> Response {
+    respond(&app, run(&app, &req).await)
+}
+
+async fn run(app: &App, req: &Request) -> Result<Response> {
+    let body = Body::parse(req)?;
+    let [temp_token, otp, device_name, platform] = body.strings(["tempToken", "otp", "deviceName", "platform"])?;
+    let verified = auth::verify(
+        app,
+        VerifyInput {
+            temp_token,
+            otp,
+            device_name,
+            platform,
+        },
+    )
+    .await?;
+    Ok(match verified {
+        Verified::SignedIn { user, tokens } => {
+            let web = tokens.session.platform == Some(Platform::Web);
+            let data = VerifyData {
+                access_token: Some(tokens.access_token.clone()),
+                refresh_token: Some(tokens.refresh_token.expose().to_owned()),
+                onboarding_token: None,
+                primary_complete: true,
+                onboarding: Some(user.flags()),
+                expires_in: Some(tokens.expires_in),
+                blocked: None,
+                unblock_date: None,
+            };
+            let mut res = ok(app, "Welcome back", None, data);
+            if web {
+                set_refresh_cookie(&mut res, Some(tokens.refresh_token.expose()), REFRESH_TTL);
+            }
+            res
+        }
+        Verified::CollectPrimary {
+            onboarding_token,
+            flags,
+        } => {
+            let data = VerifyData {
+                access_token: None,
+                refresh_token: None,
+                onboarding_token: Some(onboarding_token),
+                primary_complete: false,
+                onboarding: Some(flags),
+                expires_in: None,
+                blocked: None,
+                unblock_date: None,
+            };
+            ok(
+                app,
+                "Phone verified. Let us set up your account.",
+                Some("COLLECT_PRIMARY"),
+                data,
+            )
+        }
+        Verified::Blocked { unblock_date } => {
+            let data = VerifyData {
+                access_token: None,
+                refresh_token: None,
+                onboarding_token: None,
+                primary_complete: true,
+                onboarding: None,
+                expires_in: None,
+                blocked: Some(true),
+                unblock_date: Some(unblock_date),
+            };
+            ok(app, "Account blocked", Some("ACCOUNT_BLOCKED"), data)
+        }
+    })
+}

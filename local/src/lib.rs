@@ -1,0 +1,152 @@
+//! Local mode: every function's `handle` mounted on one port. Requests are
+//! turned into the API Gateway v2 requests a Lambda would get (body,
+//! headers, `requestContext.http.sourceIp`), so the same handler code runs.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use lambda_http::aws_lambda_events::apigw::{
+    ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
+};
+use lambda_http::request::RequestContext;
+use nambari_core::{App, Error};
+use nambari_http::{Response, error_response};
+use tokio::net::TcpListener;
+
+type HandlerFuture = Pin<Box<dyn Future<Output = Response> + Send>>;
+type Handler = fn(Arc<App>, lambda_http::Request) -> HandlerFuture;
+
+/// One mounted function.
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub function: &'static str,
+    handler: Handler,
+}
+
+macro_rules! route {
+    ($krate:ident, $name:literal) => {
+        Route {
+            method: $krate::METHOD,
+            path: $krate::PATH,
+            function: $name,
+            handler: |app, req| Box::pin($krate::handle(app, req)),
+        }
+    };
+}
+
+/// Every function, as deployed.
+pub fn routes() -> Vec<Route> {
+    vec![
+        route!(auth_check, "auth-check"),
+        route!(auth_passwordless_channels, "auth-passwordless-channels"),
+        route!(auth_passwordless_start, "auth-passwordless-start"),
+        route!(auth_verify_otp, "auth-verify-otp"),
+        route!(auth_resend_otp, "auth-resend-otp"),
+        route!(auth_onboarding_primary, "auth-onboarding-primary"),
+        route!(auth_token_refresh, "auth-token-refresh"),
+        route!(auth_token_revoke, "auth-token-revoke"),
+        route!(jwks, "jwks"),
+    ]
+}
+
+/// Serves `app` on `listener` until the task is dropped. With `log`, one
+/// line per request: method, route, status, milliseconds (never a body or
+/// a query string).
+pub async fn serve(app: Arc<App>, listener: TcpListener, log: bool) {
+    let routes: Arc<Vec<Route>> = Arc::new(routes());
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            continue;
+        };
+        let (app, routes) = (app.clone(), routes.clone());
+        tokio::spawn(async move {
+            let svc = service_fn(move |req: hyper::Request<Incoming>| {
+                let (app, routes) = (app.clone(), routes.clone());
+                async move { Ok::<_, std::convert::Infallible>(dispatch(app, &routes, req, peer, log).await) }
+            });
+            let _ = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+async fn dispatch(
+    app: Arc<App>,
+    routes: &[Route],
+    req: hyper::Request<Incoming>,
+    peer: SocketAddr,
+    log: bool,
+) -> hyper::Response<Full<Bytes>> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let route = routes.iter().find(|r| r.path == path);
+    let res = match route {
+        None => error_response(&app, &Error::NotFound("No such route")),
+        Some(r) if r.method != method.as_str() => {
+            let mut res = error_response(&app, &Error::NotFound("No such route"));
+            *res.status_mut() = http::StatusCode::METHOD_NOT_ALLOWED;
+            res
+        }
+        Some(r) => match to_lambda(req, peer).await {
+            Ok(lreq) => (r.handler)(app.clone(), lreq).await,
+            Err(e) => error_response(&app, &e),
+        },
+    };
+    if log {
+        eprintln!(
+            "{} {} {} {:.1}ms",
+            method,
+            route.map(|r| r.path).unwrap_or("(unknown)"),
+            res.status().as_u16(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    from_lambda(res)
+}
+
+/// The API Gateway v2 request a Lambda would receive.
+async fn to_lambda(req: hyper::Request<Incoming>, peer: SocketAddr) -> Result<lambda_http::Request, Error> {
+    let (parts, body) = req.into_parts();
+    let bytes = Limited::new(body, nambari_http::body::MAX_BODY)
+        .collect()
+        .await
+        .map_err(|_| Error::PayloadTooLarge)?
+        .to_bytes();
+    let body = match String::from_utf8(bytes.to_vec()) {
+        Ok(s) if s.is_empty() => lambda_http::Body::Empty,
+        Ok(s) => lambda_http::Body::Text(s),
+        Err(e) => lambda_http::Body::Binary(e.into_bytes()),
+    };
+    let mut lreq = http::Request::from_parts(parts, body);
+    let mut http_desc = ApiGatewayV2httpRequestContextHttpDescription::default();
+    http_desc.method = lreq.method().clone();
+    http_desc.path = Some(lreq.uri().path().to_owned());
+    http_desc.source_ip = Some(peer.ip().to_string());
+    let mut ctx = ApiGatewayV2httpRequestContext::default();
+    ctx.http = http_desc;
+    lreq.extensions_mut().insert(RequestContext::ApiGatewayV2(ctx));
+    Ok(lreq)
+}
+
+fn from_lambda(res: Response) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = res.into_parts();
+    let bytes = match body {
+        lambda_http::Body::Empty => Bytes::new(),
+        lambda_http::Body::Text(s) => Bytes::from(s),
+        lambda_http::Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    };
+    hyper::Response::from_parts(parts, Full::new(bytes))
+}

@@ -1,0 +1,147 @@
+//! `cargo run -p nambari-local`: every endpoint on http://127.0.0.1:3000/api/v1
+//! with the in-memory store, codes printed to the terminal and returned as
+//! `sandboxOtp`, and development signing keys generated at start.
+
+use std::sync::Arc;
+
+use nambari_core::App;
+use nambari_core::clock::SystemClock;
+use nambari_core::crypto::random_bytes;
+use nambari_core::memory::MemoryTable;
+use nambari_core::otp::Pepper;
+use nambari_core::sender::ConsoleSender;
+use nambari_core::table::Table;
+use nambari_core::tokens::{KeyRing, KeySet};
+use tokio::net::TcpListener;
+
+const HELP: &str = "\
+nambari-local: run every Nambari endpoint on one port, no AWS account needed.
+
+USAGE: cargo run -p nambari-local -- [OPTIONS]
+
+OPTIONS:
+  --port N                  port on 127.0.0.1 (default 3000, env PORT)
+  --dynamodb-endpoint URL   use DynamoDB at URL (e.g. moto) instead of memory
+  --table NAME              DynamoDB table, created if missing (default nambari-local)
+  --keys-file PATH          read the signing keys from PATH, or write new ones there
+  --quiet                   no per-request log lines
+  -h, --help                this text
+
+Every setting of the README (TEST_PHONE_NUMBERS, OTP_TTL_SECONDS, …) is read
+from the environment; SANDBOX defaults to true here.";
+
+struct Args {
+    port: u16,
+    dynamodb_endpoint: Option<String>,
+    table: String,
+    keys_file: Option<String>,
+    quiet: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        port: std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000),
+        dynamodb_endpoint: None,
+        table: "nambari-local".into(),
+        keys_file: None,
+        quiet: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
+        match a.as_str() {
+            "--port" => {
+                args.port = value("--port")?
+                    .parse()
+                    .map_err(|_| "--port must be a number".to_owned())?
+            }
+            "--dynamodb-endpoint" => args.dynamodb_endpoint = Some(value("--dynamodb-endpoint")?),
+            "--table" => args.table = value("--table")?,
+            "--keys-file" => args.keys_file = Some(value("--keys-file")?),
+            "--quiet" => args.quiet = true,
+            "-h" | "--help" => {
+                println!("{HELP}");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other} (see --help)")),
+        }
+    }
+    Ok(args)
+}
+
+async fn key_set(path: Option<&str>) -> Result<KeySet, String> {
+    let Some(path) = path else {
+        return KeyRing::generate_set().map_err(|e| format!("{e:?}"));
+    };
+    match tokio::fs::read_to_string(path).await {
+        Ok(s) => serde_json::from_str(&s).map_err(|_| format!("{path} is not a JSON key set")),
+        Err(_) => {
+            let set = KeyRing::generate_set().map_err(|e| format!("{e:?}"))?;
+            let json = serde_json::to_string_pretty(&set).map_err(|e| e.to_string())?;
+            tokio::fs::write(path, json)
+                .await
+                .map_err(|e| format!("writing {path}: {e}"))?;
+            Ok(set)
+        }
+    }
+}
+
+async fn start() -> Result<(), String> {
+    let args = parse_args()?;
+    let mut settings = nambari_core::config::Settings::from_lookup(|k| match k {
+        "SANDBOX" => Some(std::env::var(k).unwrap_or_else(|_| "true".into())),
+        _ => std::env::var(k).ok(),
+    })
+    .map_err(|e| format!("{e:?}"))?;
+    settings.table_name = args.table.clone();
+    let set = key_set(args.keys_file.as_deref()).await?;
+    let keys = KeyRing::from_set(&set, &settings.issuer, &settings.audience).map_err(|e| format!("{e:?}"))?;
+    let pepper =
+        Pepper::new(random_bytes::<32>().map_err(|e| format!("{e:?}"))?.to_vec()).map_err(|e| format!("{e:?}"))?;
+    let table: Arc<dyn Table> = match &args.dynamodb_endpoint {
+        None => Arc::new(MemoryTable::new()),
+        Some(endpoint) => {
+            let client = nambari_aws::client(Some(endpoint)).await;
+            nambari_aws::create_table(&client, &args.table)
+                .await
+                .map_err(|e| format!("creating table {} at {endpoint}: {e}", args.table))?;
+            Arc::new(nambari_aws::DynamoTable::new(client, args.table.clone()))
+        }
+    };
+    let store = match &args.dynamodb_endpoint {
+        None => "in-memory store".to_owned(),
+        Some(e) => format!("DynamoDB table {} at {e}", args.table),
+    };
+    let sandbox = settings.sandbox;
+    let app = Arc::new(App::new(
+        settings,
+        table,
+        Arc::new(SystemClock),
+        Arc::new(keys),
+        pepper,
+        Arc::new(ConsoleSender),
+    ));
+    let listener = TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
+    eprintln!(
+        "nambari-local listening on http://127.0.0.1:{}/api/v1 ({store}, sandbox {}, signing key {})",
+        args.port,
+        if sandbox { "on" } else { "off" },
+        set.current.kid
+    );
+    tokio::select! {
+        _ = nambari_local::serve(app, listener, !args.quiet) => {}
+        _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() {
+    nambari_http::init_tracing();
+    if let Err(e) = start().await {
+        eprintln!("nambari-local: {e}");
+        std::process::exit(1);
+    }
+}

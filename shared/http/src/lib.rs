@@ -1,0 +1,56 @@
+//! The HTTP edge shared by every function: the response envelope (SPEC §1),
+//! request parsing that never trusts the body, error → response mapping,
+//! tracing set-up, configuration from the environment, and the `run` that
+//! every function's `main.rs` calls.
+
+pub mod body;
+pub mod config;
+pub mod envelope;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use lambda_http::{Request, service_fn};
+use nambari_core::App;
+
+pub use body::{Body, client_ip, cookie, locale};
+pub use envelope::{REFRESH_COOKIE, Response, error_response, json_response, ok, respond, set_refresh_cookie};
+
+/// JSON log lines (CloudWatch-friendly) on stdout, level from `RUST_LOG`
+/// (default `info`). Safe to call twice.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// The whole of a function's `main`: tracing, configuration and clients
+/// built once at cold start (a bad setting or a missing secret fails here
+/// with a message naming it), then the Lambda loop.
+pub async fn run<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Arc<App>, Request) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response> + Send,
+{
+    init_tracing();
+    let app = match config::app_from_env().await {
+        Ok(app) => Arc::new(app),
+        Err(e) => {
+            tracing::error!(error = %e, "cold start failed");
+            return Err(e.into());
+        }
+    };
+    let handler = Arc::new(handler);
+    lambda_http::run(service_fn(move |req: Request| {
+        let app = app.clone();
+        let handler = handler.clone();
+        async move { Ok::<_, std::convert::Infallible>(handler(app, req).await) }
+    }))
+    .await
+}
