@@ -19,6 +19,9 @@ pub mod table;
 pub mod tokens;
 
 #[cfg(any(test, feature = "test-util"))]
+pub mod testing;
+
+#[cfg(any(test, feature = "test-util"))]
 pub mod conformance;
 
 pub use app::App;

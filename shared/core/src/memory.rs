@@ -108,7 +108,10 @@ fn apply_update(key: &Key, current: Option<&Item>, ops: &[Update]) -> TableResul
                         .as_i64()
                         .ok_or_else(|| TableError::Internal(format!("ADD on non-number {a}")))?,
                 };
-                item.insert(a.clone(), Value::from(old + n));
+                let sum = old
+                    .checked_add(*n)
+                    .ok_or_else(|| TableError::Internal(format!("ADD overflows {a}")))?;
+                item.insert(a.clone(), Value::from(sum));
             }
             Update::Remove(a) => {
                 item.remove(a);

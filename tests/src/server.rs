@@ -1,0 +1,124 @@
+//! Local mode started in-process for a test, on a free port, on either
+//! store; and a small keep-alive-free HTTP client for talking to it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use nambari_core::clock::FixedClock;
+use nambari_core::memory::MemoryTable;
+use nambari_core::sender::RecordingSender;
+use nambari_core::table::Table;
+use nambari_core::testing::{self, TestApp};
+use nambari_core::{App, config::Settings};
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+
+/// Which store a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    Memory,
+    /// DynamoDB on the test binary's shared `moto_server`, a fresh table each time.
+    Dynamo,
+}
+
+/// Local mode serving one test.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    pub clock: Arc<FixedClock>,
+    pub sender: Arc<RecordingSender>,
+    pub table: Arc<dyn Table>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A response: status, headers and the JSON body.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// `data.<field>` as a string (panics with the body when missing).
+    pub fn data_str(&self, field: &str) -> String {
+        self.body["data"][field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no data.{field} in {}", self.body))
+            .to_owned()
+    }
+
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    pub fn action(&self) -> &str {
+        self.body["action"].as_str().unwrap_or("")
+    }
+}
+
+impl Server {
+    /// Starts local mode on `store` with the default test settings.
+    pub async fn start(store: Store) -> Server {
+        Self::start_with(store, testing::settings()).await
+    }
+
+    pub async fn start_with(store: Store, settings: Settings) -> Server {
+        let table: Arc<dyn Table> = match store {
+            Store::Memory => Arc::new(MemoryTable::new()),
+            Store::Dynamo => Arc::new(crate::moto::fresh_table(crate::moto::shared()).await),
+        };
+        let TestApp { app, clock, sender } = testing::app_with(table.clone(), settings);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let task = tokio::spawn(nambari_local::serve(app.clone(), listener, false));
+        Server {
+            addr,
+            app,
+            clock,
+            sender,
+            table,
+            task,
+        }
+    }
+
+    /// `POST /api/v1{path}` with a JSON body.
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.request("POST", &format!("/api/v1{path}"), Some(body.to_string()), &[])
+            .await
+    }
+
+    /// Any request; `path` is absolute.
+    pub async fn request(&self, method: &str, path: &str, body: Option<String>, headers: &[(&str, &str)]) -> Reply {
+        let stream = TcpStream::connect(self.addr).await.expect("connect to local mode");
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("http handshake");
+        tokio::spawn(conn);
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", self.addr.to_string())
+            .header("content-type", "application/json");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .expect("request");
+        let res = sender.send_request(req).await.expect("send request");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.expect("body").to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply { status, headers, body }
+    }
+}

@@ -1,0 +1,7 @@
+//! Nambari's integration tests, as one test binary (one link, one moto_server).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod conformance_dynamo;
+mod flow;
+mod moto_harness;
