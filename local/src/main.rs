@@ -24,6 +24,7 @@ OPTIONS:
   --dynamodb-endpoint URL   use DynamoDB at URL (e.g. moto) instead of memory
   --table NAME              DynamoDB table, created if missing (default nambari-local)
   --keys-file PATH          read the signing keys from PATH, or write new ones there
+  --no-limits               turn rate limits and send budgets off (load tests; env RATE_LIMITS=off)
   --quiet                   no per-request log lines
   -h, --help                this text
 
@@ -36,6 +37,7 @@ struct Args {
     table: String,
     keys_file: Option<String>,
     quiet: bool,
+    no_limits: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -45,6 +47,7 @@ fn parse_args() -> Result<Args, String> {
         table: "nambari-local".into(),
         keys_file: None,
         quiet: false,
+        no_limits: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -59,6 +62,7 @@ fn parse_args() -> Result<Args, String> {
             "--table" => args.table = value("--table")?,
             "--keys-file" => args.keys_file = Some(value("--keys-file")?),
             "--quiet" => args.quiet = true,
+            "--no-limits" => args.no_limits = true,
             "-h" | "--help" => {
                 println!("{HELP}");
                 std::process::exit(0);
@@ -94,6 +98,9 @@ async fn start() -> Result<(), String> {
     })
     .map_err(|e| format!("{e:?}"))?;
     settings.table_name = args.table.clone();
+    if args.no_limits {
+        settings.limits.enabled = false;
+    }
     let set = key_set(args.keys_file.as_deref()).await?;
     let keys = KeyRing::from_set(&set, &settings.issuer, &settings.audience).map_err(|e| format!("{e:?}"))?;
     let pepper =
@@ -113,6 +120,7 @@ async fn start() -> Result<(), String> {
         Some(e) => format!("DynamoDB table {} at {e}", args.table),
     };
     let sandbox = settings.sandbox;
+    let limits = settings.limits.enabled;
     let app = Arc::new(App::new(
         settings,
         table,
@@ -125,9 +133,10 @@ async fn start() -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
     eprintln!(
-        "nambari-local listening on http://127.0.0.1:{}/api/v1 ({store}, sandbox {}, signing key {})",
+        "nambari-local listening on http://127.0.0.1:{}/api/v1 ({store}, sandbox {}, limits {}, signing key {})",
         args.port,
         if sandbox { "on" } else { "off" },
+        if limits { "on" } else { "off" },
         set.current.kid
     );
     tokio::select! {

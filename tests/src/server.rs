@@ -8,6 +8,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use nambari_core::clock::FixedClock;
 use nambari_core::memory::MemoryTable;
+use nambari_core::metrics::RecordingMetrics;
 use nambari_core::sender::RecordingSender;
 use nambari_core::table::Table;
 use nambari_core::testing::{self, TestApp};
@@ -29,6 +30,7 @@ pub struct Server {
     pub app: Arc<App>,
     pub clock: Arc<FixedClock>,
     pub sender: Arc<RecordingSender>,
+    pub metrics: Arc<RecordingMetrics>,
     pub table: Arc<dyn Table>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -76,7 +78,12 @@ impl Server {
             Store::Memory => Arc::new(MemoryTable::new()),
             Store::Dynamo => Arc::new(crate::moto::fresh_table(crate::moto::shared()).await),
         };
-        let TestApp { app, clock, sender } = testing::app_with(table.clone(), settings);
+        let TestApp {
+            app,
+            clock,
+            sender,
+            metrics,
+        } = testing::app_with(table.clone(), settings);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let task = tokio::spawn(nambari_local::serve(app.clone(), listener, false));
@@ -85,6 +92,7 @@ impl Server {
             app,
             clock,
             sender,
+            metrics,
             table,
             task,
         }

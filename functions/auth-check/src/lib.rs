@@ -6,7 +6,7 @@ use std::sync::Arc;
 use lambda_http::Request;
 use nambari_core::auth;
 use nambari_core::{App, Result};
-use nambari_http::{Body, Response, ok, respond};
+use nambari_http::{Body, Response, client_ip, ok, respond};
 use serde::Serialize;
 
 pub const METHOD: &str = "POST";
@@ -38,7 +38,8 @@ pub async fn handle(app: Arc<App>, req: Request) -> Response {
 async fn run(app: &App, req: &Request) -> Result<Response> {
     let body = Body::parse(req)?;
     let [identifier, device_id] = body.strings(["identifier", "deviceId"])?;
-    let out = auth::check(app, identifier, device_id).await?;
+    let ip = client_ip(req);
+    let out = auth::check(app, identifier, device_id, ip.as_deref()).await?;
     let (action, message) = match &out.user {
         None => ("REGISTER", "Phone number not registered"),
         Some(u) if u.primary_complete => ("LOGIN", "Welcome back"),
@@ -58,3 +59,4 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
     };
     Ok(ok(app, message, Some(action), data))
 }
+

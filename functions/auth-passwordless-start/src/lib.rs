@@ -7,7 +7,7 @@ use lambda_http::Request;
 use nambari_core::auth::{self, StartInput};
 use nambari_core::channel::{Channel, Pipe};
 use nambari_core::{App, Result};
-use nambari_http::{Body, Response, locale, ok, respond};
+use nambari_http::{Body, Response, client_ip, idempotent, locale, ok, respond};
 use serde::Serialize;
 
 pub const METHOD: &str = "POST";
@@ -26,13 +26,18 @@ struct StartData {
     sandbox_otp: Option<String>,
 }
 
+/// A repeated `Idempotency-Key` gets the first response, not a second code.
 pub async fn handle(app: Arc<App>, req: Request) -> Response {
-    respond(&app, run(&app, &req).await)
+    idempotent(&app, &req, "passwordless-start", async {
+        respond(&app, run(&app, &req).await)
+    })
+    .await
 }
 
 async fn run(app: &App, req: &Request) -> Result<Response> {
     let body = Body::parse(req)?;
     let [check_token, channel, device_id] = body.strings(["checkToken", "channel", "deviceId"])?;
+    let ip = client_ip(req);
     let sent = auth::start(
         app,
         StartInput {
@@ -40,6 +45,7 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
             channel,
             device_id,
             locale: locale(req),
+            ip: ip.as_deref(),
         },
     )
     .await?;
@@ -54,3 +60,4 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
     };
     Ok(ok(app, "Verification code sent", None, data))
 }
+

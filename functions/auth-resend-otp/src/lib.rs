@@ -7,7 +7,7 @@ use lambda_http::Request;
 use nambari_core::auth;
 use nambari_core::channel::Channel;
 use nambari_core::{App, Result};
-use nambari_http::{Body, Response, ok, respond};
+use nambari_http::{Body, Response, client_ip, idempotent, ok, respond};
 use serde::Serialize;
 
 pub const METHOD: &str = "POST";
@@ -28,14 +28,16 @@ struct ResendData {
     sandbox_otp: Option<String>,
 }
 
+/// A repeated `Idempotency-Key` gets the first response, not a second code.
 pub async fn handle(app: Arc<App>, req: Request) -> Response {
-    respond(&app, run(&app, &req).await)
+    idempotent(&app, &req, "resend-otp", async { respond(&app, run(&app, &req).await) }).await
 }
 
 async fn run(app: &App, req: &Request) -> Result<Response> {
     let body = Body::parse(req)?;
     let [temp_token] = body.strings(["tempToken"])?;
-    let sent = auth::resend(app, temp_token).await?;
+    let ip = client_ip(req);
+    let sent = auth::resend(app, temp_token, ip.as_deref()).await?;
     let data = ResendData {
         temp_token: sent.temp_token,
         masked_identifier: sent.masked_destination,
@@ -47,3 +49,4 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
     };
     Ok(ok(app, "OTP resent successfully", None, data))
 }
+

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::limits::BreakerCache;
+use crate::metrics::{Metrics, StdoutMetrics};
 use crate::otp::Pepper;
 use crate::repo::Db;
 use crate::sender::Sender;
@@ -18,6 +20,10 @@ pub struct App {
     pub keys: Arc<KeyRing>,
     pub pepper: Pepper,
     pub sender: Arc<dyn Sender>,
+    /// Where metric lines go (stdout as CloudWatch EMF by default).
+    pub metrics: Arc<dyn Metrics>,
+    /// Circuit-breaker thresholds per calling code, cached for 5 minutes.
+    pub breaker: BreakerCache,
 }
 
 impl App {
@@ -36,6 +42,8 @@ impl App {
             keys,
             pepper,
             sender,
+            metrics: Arc::new(StdoutMetrics),
+            breaker: BreakerCache::default(),
         }
     }
 

@@ -14,6 +14,7 @@ use crate::app::App;
 use crate::channel::{Channel, Pipe};
 use crate::error::{Error, FieldErrors, Result};
 use crate::ids::{DeviceId, SessionId, UserId, random_base62};
+use crate::limits::{Counter, DAY, HOUR, Rule, breaker_threshold, calling_code, refusal_metric, trailing_days};
 use crate::mask::{mask_email, mask_phone};
 use crate::otp::OtpCode;
 use crate::phone::PhoneNumber;
@@ -239,6 +240,124 @@ fn map_store(e: TableError) -> Error {
     Error::from(e)
 }
 
+// ---------------------------------------------------------------- limits
+
+/// Logs and counts a refusal by `counter`, and returns the 429.
+fn refused(app: &App, counter: &Counter, country: &str, now: i64) -> Error {
+    if counter.rule == Rule::CountryBreaker {
+        warn!(
+            rule = counter.rule.as_str(),
+            country, "circuit breaker open: sends to this country refused"
+        );
+    } else {
+        info!(rule = counter.rule.as_str(), country, "rate limited");
+    }
+    app.metrics.emit(refusal_metric(counter.rule, country, now));
+    counter.refusal(now)
+}
+
+/// The per-phone failed-verification counter of the current window.
+fn failure_counter(app: &App, phone: &str, now: i64) -> Counter {
+    Counter::new(Rule::VerifyFailures, phone, app.settings.limits.verify_failures, now)
+}
+
+/// Whether limits apply to `phone` (they are off, or it is a test number).
+fn limited(app: &App, phone: &str) -> bool {
+    app.settings.limits.enabled && !app.settings.is_test_number(phone)
+}
+
+/// The counters a code send uses, in one transaction with the send's own
+/// writes: per phone, IP and device, the country's daily budget and its
+/// circuit breaker (incremented), and the phone's failed-verification
+/// budget (only checked). Empty for test numbers or with limits off.
+async fn send_guard(app: &App, phone: &str, device: &str, ip: Option<&str>, now: i64) -> Result<Vec<(Counter, bool)>> {
+    if !limited(app, phone) {
+        return Ok(Vec::new());
+    }
+    let l = &app.settings.limits;
+    let cc = calling_code(phone);
+    let mut out = vec![
+        (Counter::new(Rule::Phone, phone, l.phone, now), true),
+        (Counter::new(Rule::Device, device, l.device, now), true),
+    ];
+    if let Some(ip) = ip {
+        out.push((Counter::new(Rule::Ip, ip, l.ip, now), true));
+    }
+    if let Some(budget) = l.country_budget(cc) {
+        let rate = crate::limits::Rate {
+            limit: budget,
+            window: DAY,
+        };
+        out.push((Counter::new(Rule::CountryDaily, &cc.to_string(), rate, now), true));
+    }
+    let threshold = match app.breaker.get(cc, now) {
+        Some(t) => t,
+        None => {
+            let days = app.db.batch_get(&trailing_days(cc, now), now).await?;
+            let counts: Vec<u64> = days
+                .iter()
+                .map(|d| {
+                    d.as_ref()
+                        .and_then(|i| i.get("count"))
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0)
+                })
+                .collect();
+            let t = breaker_threshold(l, &counts);
+            app.breaker.put(cc, t, now);
+            t
+        }
+    };
+    let hourly = crate::limits::Rate {
+        limit: threshold,
+        window: HOUR,
+    };
+    out.push((Counter::new(Rule::CountryBreaker, &cc.to_string(), hourly, now), true));
+    out.push((failure_counter(app, phone, now), false));
+    Ok(out)
+}
+
+/// The writes of a guard: increments, or checks for budgets only read.
+fn guard_writes(guard: &[(Counter, bool)]) -> Vec<Write> {
+    guard
+        .iter()
+        .map(|(c, inc)| {
+            if *inc {
+                // Daily counters stay a week longer: they are the breaker's history.
+                let keep = if c.rule == Rule::CountryDaily { 8 * DAY } else { 60 };
+                c.increment(keep)
+            } else {
+                c.check()
+            }
+        })
+        .collect()
+}
+
+/// The refusal of a cancelled transaction whose guard writes start at `offset`.
+fn guard_refusal(
+    app: &App,
+    e: &TableError,
+    guard: &[(Counter, bool)],
+    offset: usize,
+    country: &str,
+    now: i64,
+) -> Option<Error> {
+    guard
+        .iter()
+        .enumerate()
+        .find(|(i, _)| e.failed_at(offset + i))
+        .map(|(_, (c, _))| refused(app, c, country, now))
+}
+
+/// 422 when the deployment does not serve numbers of this country.
+fn check_country(app: &App, phone: &PhoneNumber, field: &str) -> Result<()> {
+    if app.settings.is_test_number(phone.e164()) || app.settings.limits.country_allowed(phone.country()) {
+        Ok(())
+    } else {
+        Err(Error::field(field, "numbers of this country are not served"))
+    }
+}
+
 // ---------------------------------------------------------------- check
 
 /// What `/auth/check` found.
@@ -249,7 +368,12 @@ pub struct CheckOutcome {
 }
 
 /// `/auth/check`: is this phone registered? Always returns a checkToken.
-pub async fn check(app: &App, identifier: Option<&str>, device_id: Option<&str>) -> Result<CheckOutcome> {
+pub async fn check(
+    app: &App,
+    identifier: Option<&str>,
+    device_id: Option<&str>,
+    ip: Option<&str>,
+) -> Result<CheckOutcome> {
     let (mut phone, mut device) = (None, None);
     all_fields([
         field(
@@ -261,7 +385,16 @@ pub async fn check(app: &App, identifier: Option<&str>, device_id: Option<&str>)
     let (Some(phone), Some(device)) = (phone, device) else {
         return Err(Error::internal("parsed fields missing"));
     };
+    check_country(app, &phone, "identifier")?;
     let now = app.now();
+    if let Some(ip) = ip.filter(|_| limited(app, phone.e164())) {
+        let c = Counter::new(Rule::CheckIp, ip, app.settings.limits.check_ip, now);
+        match app.db.transact(vec![c.increment(60)]).await {
+            Ok(()) => {}
+            Err(e) if e.failed_at(0) => return Err(refused(app, &c, phone.country(), now)),
+            Err(e) => return Err(map_store(e)),
+        }
+    }
     let user = app.db.user_by_phone(phone.e164(), now).await?;
     let body = CheckBody {
         phone: phone.e164().to_owned(),
@@ -356,6 +489,8 @@ pub struct StartInput<'a> {
     pub channel: Option<&'a str>,
     pub device_id: Option<&'a str>,
     pub locale: String,
+    /// The client's IP (API Gateway's `sourceIp`), for the per-IP limit.
+    pub ip: Option<&'a str>,
 }
 
 /// What `passwordless-start` (and resend) did.
@@ -441,6 +576,7 @@ pub async fn start(app: &App, input: StartInput<'_>) -> Result<Sent> {
     };
     let channel = channel.ok_or_else(|| Error::internal("parsed fields missing"))?;
     let body = &claims.body;
+    check_country(app, &PhoneNumber::from_trusted(&body.phone, &body.ctry), "identifier")?;
     let destination = match channel {
         Channel::Email => {
             let Some(uid) = &body.uid else {
@@ -481,25 +617,25 @@ pub async fn start(app: &App, input: StartInput<'_>) -> Result<Sent> {
     let mut used = Item::new();
     used.insert(EXPIRES_AT.into(), Value::from(claims.exp));
     let check_used = jti_key(&claims.jti);
-    app.db
-        .transact(vec![
-            Write::Put {
-                item: to_item(&check_used, &used)?,
-                cond: Some(Cond::absent_at(now)),
-            },
-            Write::Put {
-                item: to_item(&otp, &session)?,
-                cond: None,
-            },
-        ])
-        .await
-        .map_err(|e| {
-            if e.failed_at(0) {
-                Error::TokenAlreadyUsed
-            } else {
-                map_store(e)
-            }
-        })?;
+    let guard = send_guard(app, &body.phone, &body.did, input.ip, now).await?;
+    let mut writes = vec![
+        Write::Put {
+            item: to_item(&check_used, &used)?,
+            cond: Some(Cond::absent_at(now)),
+        },
+        Write::Put {
+            item: to_item(&otp, &session)?,
+            cond: None,
+        },
+    ];
+    writes.extend(guard_writes(&guard));
+    app.db.transact(writes).await.map_err(|e| {
+        if e.failed_at(0) {
+            Error::TokenAlreadyUsed
+        } else {
+            guard_refusal(app, &e, &guard, 2, &body.ctry, now).unwrap_or_else(|| map_store(e))
+        }
+    })?;
 
     let delivered = deliver(app, &session, channel, &code).await;
     if delivered.is_empty() {
@@ -579,25 +715,28 @@ fn session_usable(jti: &str, max_attempts: u32) -> Cond {
         .and(Cond::lt("attempts", max_attempts))
 }
 
-/// Records a wrong code; the error to return.
-async fn wrong_code(app: &App, key: &crate::table::Key, jti: &str) -> Error {
+/// Records a wrong code (on the session, and on the phone's failure budget
+/// when `failures` is given) in one transaction; the error to return.
+async fn wrong_code(app: &App, key: &crate::table::Key, jti: &str, attempts: u32, failures: Option<&Counter>) -> Error {
     let max = app.settings.otp_max_attempts;
-    match app
-        .db
-        .update(key, vec![Update::add("attempts", 1)], Some(session_usable(jti, max)))
-        .await
-    {
-        Ok(item) => {
-            let attempts = item.get("attempts").and_then(Value::as_u64).unwrap_or(u64::from(max)) as u32;
-            if attempts >= max {
-                Error::TooManyOtpAttempts
-            } else {
-                Error::InvalidOtp {
-                    remaining: max - attempts,
-                }
-            }
-        }
-        Err(TableError::ConditionFailed) => Error::TooManyOtpAttempts,
+    let mut writes = vec![Write::Update {
+        key: key.clone(),
+        ops: vec![Update::add("attempts", 1)],
+        cond: Some(session_usable(jti, max)),
+    }];
+    if let Some(f) = failures {
+        writes.push(Write::Update {
+            key: f.key.clone(),
+            ops: vec![Update::add("count", 1), Update::set(EXPIRES_AT, f.window_end + 60)],
+            cond: None,
+        });
+    }
+    match app.db.transact(writes).await {
+        Ok(()) if attempts + 1 >= max => Error::TooManyOtpAttempts,
+        Ok(()) => Error::InvalidOtp {
+            remaining: max - attempts - 1,
+        },
+        Err(e) if e.failed_at(0) => Error::TooManyOtpAttempts,
         Err(e) => map_store(e),
     }
 }
@@ -665,19 +804,25 @@ pub async fn verify(app: &App, input: VerifyInput<'_>) -> Result<Verified> {
     let max = app.settings.otp_max_attempts;
 
     // One round trip for the session and (when known) the user.
-    let mut keys = vec![key.clone()];
+    let failures = failure_counter(app, &claims.body.phone, now);
+    let mut keys = vec![key.clone(), failures.key.clone()];
     if let Some(uid) = &claims.body.uid {
         keys.push(user_key(uid));
     }
     let mut found = app.db.batch_get(&keys, now).await?.into_iter();
     let session: Option<OtpSession> = found.next().flatten().map(from_item).transpose()?;
+    let failed = found.next().flatten();
     let user_item: Option<User> = found.next().flatten().map(from_item).transpose()?;
     let session = check_session(session, &claims.jti, max)?;
+    if limited(app, &session.phone) && failures.exhausted(failed.as_ref()) {
+        return Err(refused(app, &failures, &session.country, now));
+    }
     if now >= session.code_expires_at {
         return Err(Error::OtpExpired);
     }
     if !app.pepper.verify(&session.session_id, &code, &session.code_hash) {
-        return Err(wrong_code(app, &key, &claims.jti).await);
+        let counted = limited(app, &session.phone).then_some(&failures);
+        return Err(wrong_code(app, &key, &claims.jti, session.attempts, counted).await);
     }
 
     let consume = Write::Update {
@@ -791,7 +936,7 @@ fn onboarding(app: &App, user: &User, device: &DeviceInfo, amr: Vec<String>, now
 /// `/auth/resend-otp`: a new code on the same channel(s); the old code and
 /// tempToken die. 60 s cooldown, at most 5 per session; wrong-code attempts
 /// carry over.
-pub async fn resend(app: &App, temp_token: Option<&str>) -> Result<Sent> {
+pub async fn resend(app: &App, temp_token: Option<&str>, ip: Option<&str>) -> Result<Sent> {
     let now = app.now();
     let tok = required(temp_token, "tempToken")?;
     let claims: Claims<TempBody> = app.keys.verify(TokenKind::Temp, tok, now)?;
@@ -812,28 +957,31 @@ pub async fn resend(app: &App, temp_token: Option<&str>) -> Result<Sent> {
     let session_id = random_base62()?;
     let code_hash = app.pepper.hash(&session_id, &code);
     let expires_at = now + TokenKind::Temp.ttl();
-    app.db
-        .update(
-            &key,
-            vec![
-                Update::set("session_id", session_id.as_str()),
-                Update::set("code_hash", code_hash.as_str()),
-                Update::set("sent_at", now),
-                Update::set("code_expires_at", now + s.otp_ttl),
-                Update::set(EXPIRES_AT, expires_at),
-                Update::add("resends", 1),
-            ],
-            Some(
-                session_usable(&claims.jti, s.otp_max_attempts)
-                    .and(Cond::lt("resends", s.max_resends))
-                    .and(Cond::le("sent_at", now - s.resend_cooldown)),
-            ),
-        )
-        .await
-        .map_err(|e| match e {
-            TableError::ConditionFailed => Error::invalid_flow_token("This code session changed. Use the latest code"),
-            e => map_store(e),
-        })?;
+    let guard = send_guard(app, &old.phone, &old.device_id, ip, now).await?;
+    let mut writes = vec![Write::Update {
+        key: key.clone(),
+        ops: vec![
+            Update::set("session_id", session_id.as_str()),
+            Update::set("code_hash", code_hash.as_str()),
+            Update::set("sent_at", now),
+            Update::set("code_expires_at", now + s.otp_ttl),
+            Update::set(EXPIRES_AT, expires_at),
+            Update::add("resends", 1),
+        ],
+        cond: Some(
+            session_usable(&claims.jti, s.otp_max_attempts)
+                .and(Cond::lt("resends", s.max_resends))
+                .and(Cond::le("sent_at", now - s.resend_cooldown)),
+        ),
+    }];
+    writes.extend(guard_writes(&guard));
+    app.db.transact(writes).await.map_err(|e| {
+        if e.failed_at(0) {
+            Error::invalid_flow_token("This code session changed. Use the latest code")
+        } else {
+            guard_refusal(app, &e, &guard, 1, &old.country, now).unwrap_or_else(|| map_store(e))
+        }
+    })?;
     let mut session = old.clone();
     session.session_id = session_id.clone();
     let delivered = deliver(app, &session, old.channel, &code).await;

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use crate::channel::{Channel, Pipe};
 use crate::error::{Error, Result};
+use crate::limits::Limits;
 use crate::phone::Region;
 
 #[derive(Clone, Debug)]
@@ -39,6 +40,8 @@ pub struct Settings {
     pub adult_age: u8,
     /// `MIN_AGE` (default 13): blocked below this age.
     pub min_age: u8,
+    /// Rate limits and send budgets (see [`Limits`] for each setting).
+    pub limits: Limits,
 }
 
 impl Default for Settings {
@@ -59,6 +62,7 @@ impl Default for Settings {
             refresh_grace: 0,
             adult_age: 18,
             min_age: 13,
+            limits: Limits::default(),
         }
     }
 }
@@ -159,6 +163,7 @@ impl Settings {
             refresh_grace,
             adult_age: number("ADULT_AGE", get("ADULT_AGE"), d.adult_age)?,
             min_age: number("MIN_AGE", get("MIN_AGE"), d.min_age)?,
+            limits: Limits::from_lookup(&get)?,
             stage,
         };
         if !(30..=900).contains(&s.otp_ttl) {

@@ -8,6 +8,7 @@ use crate::App;
 use crate::clock::FixedClock;
 use crate::config::Settings;
 use crate::memory::MemoryTable;
+use crate::metrics::RecordingMetrics;
 use crate::otp::Pepper;
 use crate::sender::RecordingSender;
 use crate::table::Table;
@@ -21,6 +22,7 @@ pub struct TestApp {
     pub app: Arc<App>,
     pub clock: Arc<FixedClock>,
     pub sender: Arc<RecordingSender>,
+    pub metrics: Arc<RecordingMetrics>,
 }
 
 /// Sandbox settings with test number `+15555550100:123456`.
@@ -39,7 +41,8 @@ pub fn app_with(table: Arc<dyn Table>, settings: Settings) -> TestApp {
     let sender = Arc::new(RecordingSender::default());
     let set = KeyRing::generate_set().expect("key generation");
     let keys = KeyRing::from_set(&set, &settings.issuer, &settings.audience).expect("key ring");
-    let app = App::new(
+    let metrics = Arc::new(RecordingMetrics::default());
+    let mut app = App::new(
         settings,
         table,
         clock.clone(),
@@ -47,10 +50,12 @@ pub fn app_with(table: Arc<dyn Table>, settings: Settings) -> TestApp {
         Pepper::new(vec![42; 32]).expect("pepper"),
         sender.clone(),
     );
+    app.metrics = metrics.clone();
     TestApp {
         app: Arc::new(app),
         clock,
         sender,
+        metrics,
     }
 }
 

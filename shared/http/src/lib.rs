@@ -6,6 +6,7 @@
 pub mod body;
 pub mod config;
 pub mod envelope;
+pub mod idempotent;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use nambari_core::App;
 
 pub use body::{Body, client_ip, cookie, locale};
 pub use envelope::{REFRESH_COOKIE, Response, error_response, json_response, ok, respond, set_refresh_cookie};
+pub use idempotent::idempotent;
 
 /// JSON log lines (CloudWatch-friendly) on stdout, level from `RUST_LOG`
 /// (default `info`). Safe to call twice.

@@ -4,4 +4,5 @@
 
 mod conformance_dynamo;
 mod flow;
+mod limits;
 mod moto_harness;
