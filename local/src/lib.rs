@@ -91,6 +91,17 @@ async fn dispatch(
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    // The API description (local mode only: a deployed stage does not serve it).
+    if path == "/api/v1/openapi.yaml" && method == http::Method::GET {
+        let mut res = hyper::Response::new(Full::new(Bytes::from_static(
+            include_str!("../../openapi.yaml").as_bytes(),
+        )));
+        res.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/yaml"),
+        );
+        return res;
+    }
     let route = routes.iter().find(|r| r.path == path);
     let res = match route {
         None => error_response(&app, &Error::NotFound("No such route")),

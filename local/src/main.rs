@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use nambari_core::App;
 use nambari_core::clock::SystemClock;
+use nambari_core::config::SenderMode;
 use nambari_core::crypto::random_bytes;
 use nambari_core::memory::MemoryTable;
 use nambari_core::otp::Pepper;
-use nambari_core::sender::ConsoleSender;
 use nambari_core::table::Table;
 use nambari_core::tokens::{KeyRing, KeySet};
 use tokio::net::TcpListener;
@@ -25,11 +25,19 @@ OPTIONS:
   --table NAME              DynamoDB table, created if missing (default nambari-local)
   --keys-file PATH          read the signing keys from PATH, or write new ones there
   --no-limits               turn rate limits and send budgets off (load tests; env RATE_LIMITS=off)
+  --senders console|real|none
+                            console prints codes here (default, env SENDERS); real sends SMS
+                            over SNS, email over SES and WhatsApp over the Cloud API
+  --sns-endpoint URL        SNS for real SMS (e.g. moto; env SNS_ENDPOINT; default AWS)
+  --ses-endpoint URL        SES for real email (e.g. moto; env SES_ENDPOINT; default AWS)
+  --whatsapp-base-url URL   WhatsApp Cloud API base (e.g. a mock; env WHATSAPP_BASE_URL)
   --quiet                   no per-request log lines
   -h, --help                this text
 
 Every setting of the README (TEST_PHONE_NUMBERS, OTP_TTL_SECONDS, …) is read
-from the environment; SANDBOX defaults to true here.";
+from the environment; SANDBOX defaults to true here. Real senders need
+WEBOTP_DOMAIN and SES_FROM_ADDRESS, and for WhatsApp WHATSAPP_PHONE_NUMBER_ID
+and WHATSAPP_TOKEN (the token itself).";
 
 struct Args {
     port: u16,
@@ -38,6 +46,10 @@ struct Args {
     keys_file: Option<String>,
     quiet: bool,
     no_limits: bool,
+    senders: Option<String>,
+    sns_endpoint: Option<String>,
+    ses_endpoint: Option<String>,
+    whatsapp_base_url: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -48,6 +60,10 @@ fn parse_args() -> Result<Args, String> {
         keys_file: None,
         quiet: false,
         no_limits: false,
+        senders: None,
+        sns_endpoint: None,
+        ses_endpoint: None,
+        whatsapp_base_url: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -63,6 +79,10 @@ fn parse_args() -> Result<Args, String> {
             "--keys-file" => args.keys_file = Some(value("--keys-file")?),
             "--quiet" => args.quiet = true,
             "--no-limits" => args.no_limits = true,
+            "--senders" => args.senders = Some(value("--senders")?),
+            "--sns-endpoint" => args.sns_endpoint = Some(value("--sns-endpoint")?),
+            "--ses-endpoint" => args.ses_endpoint = Some(value("--ses-endpoint")?),
+            "--whatsapp-base-url" => args.whatsapp_base_url = Some(value("--whatsapp-base-url")?),
             "-h" | "--help" => {
                 println!("{HELP}");
                 std::process::exit(0);
@@ -92,11 +112,22 @@ async fn key_set(path: Option<&str>) -> Result<KeySet, String> {
 
 async fn start() -> Result<(), String> {
     let args = parse_args()?;
-    let mut settings = nambari_core::config::Settings::from_lookup(|k| match k {
-        "SANDBOX" => Some(std::env::var(k).unwrap_or_else(|_| "true".into())),
-        _ => std::env::var(k).ok(),
-    })
-    .map_err(|e| format!("{e:?}"))?;
+    // Flags win over the environment; SANDBOX and SENDERS have local defaults.
+    let flag = |k: &str| match k {
+        "SENDERS" => args.senders.clone(),
+        "SNS_ENDPOINT" => args.sns_endpoint.clone(),
+        "SES_ENDPOINT" => args.ses_endpoint.clone(),
+        "WHATSAPP_BASE_URL" => args.whatsapp_base_url.clone(),
+        _ => None,
+    };
+    let lookup = |k: &str| {
+        flag(k).or_else(|| std::env::var(k).ok()).or_else(|| match k {
+            "SANDBOX" => Some("true".into()),
+            "SENDERS" => Some("console".into()),
+            _ => None,
+        })
+    };
+    let mut settings = nambari_core::config::Settings::from_lookup(lookup).map_err(|e| format!("{e:?}"))?;
     settings.table_name = args.table.clone();
     if args.no_limits {
         settings.limits.enabled = false;
@@ -121,19 +152,37 @@ async fn start() -> Result<(), String> {
     };
     let sandbox = settings.sandbox;
     let limits = settings.limits.enabled;
+    let endpoints = nambari_http::config::Endpoints::from_lookup(&lookup);
+    let sender = nambari_http::config::local_sender(&settings, &endpoints, lookup)
+        .await
+        .map_err(|e| e.to_string())?;
+    let senders = match settings.delivery.senders {
+        SenderMode::Console => "codes printed here".to_owned(),
+        SenderMode::None => "no senders".to_owned(),
+        SenderMode::Real => format!(
+            "real senders: SNS {}, SES {}, WhatsApp {}",
+            endpoints.sns.as_deref().unwrap_or("AWS"),
+            endpoints.ses.as_deref().unwrap_or("AWS"),
+            if settings.channels.contains(&nambari_core::channel::Pipe::Whatsapp) {
+                settings.delivery.whatsapp_base_url.as_str()
+            } else {
+                "not offered"
+            }
+        ),
+    };
     let app = Arc::new(App::new(
         settings,
         table,
         Arc::new(SystemClock),
         Arc::new(keys),
         pepper,
-        Arc::new(ConsoleSender),
+        sender,
     ));
     let listener = TcpListener::bind(("127.0.0.1", args.port))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
     eprintln!(
-        "nambari-local listening on http://127.0.0.1:{}/api/v1 ({store}, sandbox {}, limits {}, signing key {})",
+        "nambari-local listening on http://127.0.0.1:{}/api/v1 ({store}, sandbox {}, limits {}, {senders}, signing key {})",
         args.port,
         if sandbox { "on" } else { "off" },
         if limits { "on" } else { "off" },

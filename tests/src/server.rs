@@ -9,7 +9,7 @@ use hyper::body::Bytes;
 use nambari_core::clock::FixedClock;
 use nambari_core::memory::MemoryTable;
 use nambari_core::metrics::RecordingMetrics;
-use nambari_core::sender::RecordingSender;
+use nambari_core::sender::{OtpMessage, RecordingSender, SendError, Sender};
 use nambari_core::table::Table;
 use nambari_core::testing::{self, TestApp};
 use nambari_core::{App, config::Settings};
@@ -74,16 +74,50 @@ impl Server {
     }
 
     pub async fn start_with(store: Store, settings: Settings) -> Server {
+        Self::start_inner(store, settings, None).await
+    }
+
+    /// Local mode whose codes go out through `sender` (real senders against
+    /// moto or a mock). [`Server::sender`] still records every message
+    /// `sender` delivered.
+    pub async fn start_with_sender(store: Store, settings: Settings, sender: Arc<dyn Sender>) -> Server {
+        Self::start_inner(store, settings, Some(sender)).await
+    }
+
+    /// Local mode serving an App built elsewhere (e.g. by the Lambda
+    /// configuration) on `table`. Its clock, sender and metrics are its own:
+    /// [`Server::clock`], [`Server::sender`] and [`Server::metrics`] are
+    /// unused stand-ins.
+    pub async fn start_app(app: Arc<App>, table: Arc<dyn Table>) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let task = tokio::spawn(nambari_local::serve(app.clone(), listener, false));
+        Server {
+            addr,
+            app,
+            clock: Arc::new(FixedClock::at_secs(testing::T0)),
+            sender: Arc::new(RecordingSender::default()),
+            metrics: Arc::new(RecordingMetrics::default()),
+            table,
+            task,
+        }
+    }
+
+    async fn start_inner(store: Store, settings: Settings, via: Option<Arc<dyn Sender>>) -> Server {
         let table: Arc<dyn Table> = match store {
             Store::Memory => Arc::new(MemoryTable::new()),
             Store::Dynamo => Arc::new(crate::moto::fresh_table(crate::moto::shared()).await),
         };
         let TestApp {
-            app,
+            mut app,
             clock,
             sender,
             metrics,
         } = testing::app_with(table.clone(), settings);
+        if let Some(via) = via {
+            let recorder: Arc<dyn Sender> = sender.clone();
+            Arc::get_mut(&mut app).expect("a fresh App has one owner").sender = Arc::new(Tee { via, recorder });
+        }
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let task = tokio::spawn(nambari_local::serve(app.clone(), listener, false));
@@ -128,5 +162,19 @@ impl Server {
         let bytes = res.into_body().collect().await.expect("body").to_bytes();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Reply { status, headers, body }
+    }
+}
+
+/// Sends through `via` and, when that delivered, records the message too.
+struct Tee {
+    via: Arc<dyn Sender>,
+    recorder: Arc<dyn Sender>,
+}
+
+#[async_trait::async_trait]
+impl Sender for Tee {
+    async fn send(&self, msg: &OtpMessage) -> Result<(), SendError> {
+        self.via.send(msg).await?;
+        self.recorder.send(msg).await
     }
 }

@@ -60,3 +60,5 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
     Ok(ok(app, message, Some(action), data))
 }
 
+#[cfg(test)]
+mod tests;

@@ -77,3 +77,6 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests;

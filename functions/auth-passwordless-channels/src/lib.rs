@@ -37,3 +37,6 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
         ChannelsData { channels },
     ))
 }
+
+#[cfg(test)]
+mod tests;

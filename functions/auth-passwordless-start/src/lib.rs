@@ -61,3 +61,5 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
     Ok(ok(app, "Verification code sent", None, data))
 }
 
+#[cfg(test)]
+mod tests;

@@ -50,3 +50,5 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
     Ok(ok(app, "OTP resent successfully", None, data))
 }
 
+#[cfg(test)]
+mod tests;

@@ -43,3 +43,6 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
     }
     Ok(res)
 }
+
+#[cfg(test)]
+mod tests;

@@ -26,3 +26,6 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
     }
     Ok(res)
 }
+
+#[cfg(test)]
+mod tests;

@@ -93,7 +93,7 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
                 access_token: None,
                 refresh_token: None,
                 onboarding_token: None,
-                primary_complete: true,
+                primary_complete: false,
                 onboarding: None,
                 expires_in: None,
                 blocked: Some(true),
@@ -103,3 +103,6 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests;

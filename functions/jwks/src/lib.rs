@@ -18,3 +18,6 @@ pub async fn handle(app: Arc<App>, _req: Request) -> Response {
         .insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     res
 }
+
+#[cfg(test)]
+mod tests;

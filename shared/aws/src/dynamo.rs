@@ -14,9 +14,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -73,31 +71,11 @@ impl DynamoTable {
     }
 }
 
-/// A DynamoDB client from the default configuration chain
-/// (`aws_config::defaults(BehaviorVersion::latest())`).
-///
-/// With `endpoint` (moto, DynamoDB Local) requests go to that URL instead,
-/// and on a machine without AWS settings the client falls back to region
-/// `us-east-1` (when neither `AWS_REGION` nor `AWS_DEFAULT_REGION` is set)
-/// and dummy static credentials `test`/`test` (when neither
-/// `AWS_ACCESS_KEY_ID` nor `AWS_PROFILE` is set), so local mode never waits
-/// on the instance-metadata service.
+/// A DynamoDB client from the default configuration chain; with `endpoint`
+/// (moto, DynamoDB Local) requests go there, with the fallbacks of
+/// [`crate::sdk::sdk_config`] for a machine without AWS settings.
 pub async fn client(endpoint: Option<&str>) -> Client {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if let Some(url) = endpoint {
-        loader = loader.endpoint_url(url);
-        if env_unset(&["AWS_REGION", "AWS_DEFAULT_REGION"]) {
-            loader = loader.region(Region::new("us-east-1"));
-        }
-        if env_unset(&["AWS_ACCESS_KEY_ID", "AWS_PROFILE"]) {
-            loader = loader.credentials_provider(Credentials::new("test", "test", None, None, "nambari-local"));
-        }
-    }
-    Client::new(&loader.load().await)
-}
-
-fn env_unset(names: &[&str]) -> bool {
-    names.iter().all(|n| std::env::var_os(n).is_none_or(|v| v.is_empty()))
+    Client::new(&crate::sdk::sdk_config(endpoint).await)
 }
 
 /// Creates Nambari's single table when it does not exist yet: string `pk`

@@ -9,6 +9,7 @@ use crate::limits::BreakerCache;
 use crate::metrics::{Metrics, StdoutMetrics};
 use crate::otp::Pepper;
 use crate::repo::Db;
+use crate::secrets::Live;
 use crate::sender::Sender;
 use crate::table::Table;
 use crate::tokens::KeyRing;
@@ -17,8 +18,12 @@ pub struct App {
     pub settings: Settings,
     pub db: Db,
     pub clock: Arc<dyn Clock>,
-    pub keys: Arc<KeyRing>,
-    pub pepper: Pepper,
+    /// The signing keys; replaced when the secret is refreshed.
+    pub keys: Arc<Live<KeyRing>>,
+    /// The OTP pepper; replaced when the secret is refreshed.
+    pub pepper: Arc<Live<Pepper>>,
+    /// The API-key pepper, when configured (`API_KEY_PEPPER_SECRET_ARN`).
+    pub api_key_pepper: Option<Arc<Live<Pepper>>>,
     pub sender: Arc<dyn Sender>,
     /// Where metric lines go (stdout as CloudWatch EMF by default).
     pub metrics: Arc<dyn Metrics>,
@@ -39,8 +44,9 @@ impl App {
             settings,
             db: Db::new(table),
             clock,
-            keys,
-            pepper,
+            keys: Arc::new(Live::from_arc(keys)),
+            pepper: Arc::new(Live::new(pepper)),
+            api_key_pepper: None,
             sender,
             metrics: Arc::new(StdoutMetrics),
             breaker: BreakerCache::default(),

@@ -1318,10 +1318,15 @@ pub async fn revoke(app: &App, refresh_token: Option<&str>) -> Result<()> {
         .get(&session_key(&record.user_id, &record.sid), now)
         .await?
         .ok_or_else(refresh_invalid)?;
-    if session.revoked || record.status != RT_ACTIVE {
+    if session.revoked {
         return Err(refresh_invalid());
     }
     revoke_family(app, &session).await?;
+    if record.status != RT_ACTIVE {
+        // A rotated token is reuse here too: the family is ended either way.
+        warn!(user = %session.user_id, sid = %session.sid, "rotated refresh token presented to revoke: session revoked");
+        return Err(Error::TokenReused);
+    }
     info!(user = %session.user_id, sid = %session.sid, "session revoked");
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use crate::channel::{Channel, Pipe};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
+use crate::messages::{APP_HASH_LEN, MAX_WEBOTP_DOMAIN_LEN};
 use crate::phone::Region;
 
 #[derive(Clone, Debug)]
@@ -42,6 +43,8 @@ pub struct Settings {
     pub min_age: u8,
     /// Rate limits and send budgets (see [`Limits`] for each setting).
     pub limits: Limits,
+    /// Senders and message settings (see [`Delivery`] for each setting).
+    pub delivery: Delivery,
 }
 
 impl Default for Settings {
@@ -63,6 +66,7 @@ impl Default for Settings {
             adult_age: 18,
             min_age: 13,
             limits: Limits::default(),
+            delivery: Delivery::default(),
         }
     }
 }
@@ -164,6 +168,7 @@ impl Settings {
             adult_age: number("ADULT_AGE", get("ADULT_AGE"), d.adult_age)?,
             min_age: number("MIN_AGE", get("MIN_AGE"), d.min_age)?,
             limits: Limits::from_lookup(&get)?,
+            delivery: Delivery::from_lookup(&get)?,
             stage,
         };
         if !(30..=900).contains(&s.otp_ttl) {
@@ -190,6 +195,342 @@ impl Settings {
             .pipes()
             .iter()
             .all(|p| *p == Pipe::Email || self.channels.contains(p))
+    }
+}
+
+/// How codes leave the service (`SENDERS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SenderMode {
+    /// SMS over SNS, WhatsApp over the Cloud API, email over SES.
+    Real,
+    /// Codes printed on the terminal (local mode's default).
+    Console,
+    /// Nothing is sent: only sandbox stages (codes in the response) work.
+    None,
+}
+
+/// Delivery settings: which senders run and what they need. Each field is
+/// one environment variable, listed in the README.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    /// `SENDERS`: `real` (default), `console` (local mode's default) or `none`.
+    pub senders: SenderMode,
+    /// `SNS_SENDER_ID`: alphanumeric sender id, 1–11 characters (default unset).
+    pub sns_sender_id: Option<String>,
+    /// `SNS_ORIGINATION_NUMBER`: E.164 number or short code (default unset).
+    pub sns_origination_number: Option<String>,
+    /// `SES_FROM_ADDRESS`: `no-reply@example.com` or `Name <no-reply@example.com>`.
+    pub ses_from_address: Option<String>,
+    /// `WHATSAPP_BASE_URL` (default `https://graph.facebook.com`).
+    pub whatsapp_base_url: String,
+    /// `WHATSAPP_API_VERSION` (default `v23.0`).
+    pub whatsapp_api_version: String,
+    /// `WHATSAPP_PHONE_NUMBER_ID`: the sending number's id (default unset).
+    pub whatsapp_phone_number_id: Option<String>,
+    /// `WHATSAPP_TEMPLATE_NAME`: an approved authentication template with a
+    /// copy-code button (default `nambari_otp`).
+    pub whatsapp_template_name: String,
+    /// `WHATSAPP_TEMPLATE_LANGUAGE`: the template's languages, comma-separated
+    /// (default `en_US`); the one matching the request's locale is used,
+    /// else the first.
+    pub whatsapp_template_languages: Vec<String>,
+    /// `WEBOTP_DOMAIN`: the domain of the WebOTP line `@<domain> #<code>`,
+    /// at most [`MAX_WEBOTP_DOMAIN_LEN`] characters (default unset).
+    pub webotp_domain: Option<String>,
+    /// `ANDROID_APP_HASH`: the 11-character SMS Retriever hash (default unset).
+    pub android_app_hash: Option<String>,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Self {
+            senders: SenderMode::Real,
+            sns_sender_id: None,
+            sns_origination_number: None,
+            ses_from_address: None,
+            whatsapp_base_url: "https://graph.facebook.com".into(),
+            whatsapp_api_version: "v23.0".into(),
+            whatsapp_phone_number_id: None,
+            whatsapp_template_name: "nambari_otp".into(),
+            whatsapp_template_languages: vec!["en_US".into()],
+            webotp_domain: None,
+            android_app_hash: None,
+        }
+    }
+}
+
+/// A setting's value, or `None` when unset or blank.
+fn optional(get: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// `optional`, then checked by `ok`.
+fn checked(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    ok: impl Fn(&str) -> bool,
+    why: &str,
+) -> Result<Option<String>> {
+    match optional(get, name) {
+        Some(v) if !ok(&v) => Err(bad(name, why)),
+        v => Ok(v),
+    }
+}
+
+fn is_e164(s: &str) -> bool {
+    s.strip_prefix('+')
+        .is_some_and(|d| (7..=15).contains(&d.len()) && !d.starts_with('0') && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn is_email_sender(s: &str) -> bool {
+    let addr = match s.rsplit_once('<') {
+        Some((_, rest)) => match rest.strip_suffix('>') {
+            Some(a) => a,
+            None => return false,
+        },
+        None => s,
+    };
+    let ok_addr = addr.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && domain.contains('.') && !domain.contains('@') && !addr.contains(char::is_whitespace)
+    });
+    ok_addr && s.len() <= 320 && !s.chars().any(char::is_control)
+}
+
+fn is_domain(s: &str) -> bool {
+    let (host, port) = match s.split_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (s, None),
+    };
+    let host_ok = !host.is_empty()
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        });
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    host_ok && port_ok && s.len() <= MAX_WEBOTP_DOMAIN_LEN
+}
+
+fn is_whatsapp_language(s: &str) -> bool {
+    let (lang, region) = match s.split_once('_') {
+        Some((l, r)) => (l, Some(r)),
+        None => (s, None),
+    };
+    (2..=3).contains(&lang.len())
+        && lang.bytes().all(|b| b.is_ascii_lowercase())
+        && region.is_none_or(|r| (2..=4).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+impl Delivery {
+    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let d = Delivery::default();
+        let senders = match optional(get, "SENDERS").map(|s| s.to_ascii_lowercase()).as_deref() {
+            None | Some("real") => SenderMode::Real,
+            Some("console") => SenderMode::Console,
+            Some("none") => SenderMode::None,
+            Some(_) => return Err(bad("SENDERS", "must be real, console or none")),
+        };
+        let base = optional(get, "WHATSAPP_BASE_URL").unwrap_or(d.whatsapp_base_url);
+        let base = base.trim_end_matches('/').to_owned();
+        let base_ok = (base.starts_with("https://") || base.starts_with("http://"))
+            && base.len() > "https://".len()
+            && !base.contains(char::is_whitespace);
+        if !base_ok {
+            return Err(bad("WHATSAPP_BASE_URL", "must be an http(s) URL"));
+        }
+        let version = optional(get, "WHATSAPP_API_VERSION").unwrap_or(d.whatsapp_api_version);
+        let version_ok = version.strip_prefix('v').is_some_and(|v| {
+            !v.is_empty()
+                && v.split('.').count() <= 2
+                && v.split('.')
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        });
+        if !version_ok {
+            return Err(bad("WHATSAPP_API_VERSION", "must look like v23.0"));
+        }
+        let template = optional(get, "WHATSAPP_TEMPLATE_NAME").unwrap_or(d.whatsapp_template_name);
+        if template.len() > 512
+            || !template
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(bad("WHATSAPP_TEMPLATE_NAME", "lowercase letters, digits and _ only"));
+        }
+        let languages = match optional(get, "WHATSAPP_TEMPLATE_LANGUAGE") {
+            None => d.whatsapp_template_languages,
+            Some(s) => {
+                let v: Vec<String> = s
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if v.is_empty() || !v.iter().all(|l| is_whatsapp_language(l)) {
+                    return Err(bad("WHATSAPP_TEMPLATE_LANGUAGE", "language codes such as en_US,fr,sw"));
+                }
+                v
+            }
+        };
+        let webotp_domain = optional(get, "WEBOTP_DOMAIN").map(|s| s.to_ascii_lowercase());
+        if webotp_domain.as_deref().is_some_and(|s| !is_domain(s)) {
+            return Err(bad(
+                "WEBOTP_DOMAIN",
+                &format!("must be a host name (no scheme, no @) of at most {MAX_WEBOTP_DOMAIN_LEN} characters"),
+            ));
+        }
+        Ok(Self {
+            senders,
+            sns_sender_id: checked(
+                get,
+                "SNS_SENDER_ID",
+                |s| {
+                    s.len() <= 11
+                        && s.bytes().all(|b| b.is_ascii_alphanumeric())
+                        && s.bytes().any(|b| b.is_ascii_alphabetic())
+                },
+                "1–11 letters and digits, at least one letter",
+            )?,
+            sns_origination_number: checked(
+                get,
+                "SNS_ORIGINATION_NUMBER",
+                |s| is_e164(s) || ((3..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())),
+                "an E.164 number (+…) or a short code",
+            )?,
+            ses_from_address: checked(
+                get,
+                "SES_FROM_ADDRESS",
+                is_email_sender,
+                "an email address, or Name <address>",
+            )?,
+            whatsapp_base_url: base,
+            whatsapp_api_version: version,
+            whatsapp_phone_number_id: checked(
+                get,
+                "WHATSAPP_PHONE_NUMBER_ID",
+                |s| s.len() <= 32 && s.bytes().all(|b| b.is_ascii_digit()),
+                "digits only",
+            )?,
+            whatsapp_template_name: template,
+            whatsapp_template_languages: languages,
+            webotp_domain,
+            android_app_hash: checked(
+                get,
+                "ANDROID_APP_HASH",
+                |s| s.len() == APP_HASH_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/'),
+                "11 characters of base64",
+            )?,
+        })
+    }
+
+    /// The settings real senders need, for a deployment offering `channels`
+    /// (email is always possible for users with a verified email): an error
+    /// naming the first one missing.
+    pub fn check_real(&self, channels: &[Pipe]) -> Result<()> {
+        if self.webotp_domain.is_none() {
+            return Err(bad("WEBOTP_DOMAIN", "is required to send real SMS"));
+        }
+        if self.ses_from_address.is_none() {
+            return Err(bad("SES_FROM_ADDRESS", "is required to send real email"));
+        }
+        if channels.contains(&Pipe::Whatsapp) && self.whatsapp_phone_number_id.is_none() {
+            return Err(bad(
+                "WHATSAPP_PHONE_NUMBER_ID",
+                "is required to send real WhatsApp messages (or leave WHATSAPP out of CHANNELS)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod delivery_tests {
+    use super::*;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Delivery> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Delivery::from_lookup(&|k: &str| map.get(k).cloned())
+    }
+
+    fn message(r: Result<Delivery>) -> String {
+        r.err().map(|e| format!("{e:?}")).unwrap_or_default()
+    }
+
+    #[test]
+    fn delivery_defaults() {
+        let d = from(&[]).unwrap_or_default();
+        assert_eq!(d.senders, SenderMode::Real);
+        assert_eq!(d.whatsapp_base_url, "https://graph.facebook.com");
+        assert_eq!(d.whatsapp_api_version, "v23.0");
+        assert_eq!(d.whatsapp_template_languages, ["en_US"]);
+        assert!(d.webotp_domain.is_none() && d.ses_from_address.is_none());
+    }
+
+    #[test]
+    fn delivery_values_parse() {
+        let d = from(&[
+            ("SENDERS", "Console"),
+            ("SNS_SENDER_ID", "Nambari"),
+            ("SNS_ORIGINATION_NUMBER", "+12065550100"),
+            ("SES_FROM_ADDRESS", "Nambari <no-reply@example.com>"),
+            ("WHATSAPP_BASE_URL", "http://127.0.0.1:9000/"),
+            ("WHATSAPP_PHONE_NUMBER_ID", "106540352242922"),
+            ("WHATSAPP_TEMPLATE_LANGUAGE", "en_US, fr,sw"),
+            ("WEBOTP_DOMAIN", "Auth.Example.com"),
+            ("ANDROID_APP_HASH", "FA+9qCX9VSu"),
+        ])
+        .unwrap_or_default();
+        assert_eq!(d.senders, SenderMode::Console);
+        assert_eq!(d.whatsapp_base_url, "http://127.0.0.1:9000");
+        assert_eq!(d.whatsapp_template_languages, ["en_US", "fr", "sw"]);
+        assert_eq!(d.webotp_domain.as_deref(), Some("auth.example.com"));
+        assert_eq!(d.android_app_hash.as_deref(), Some("FA+9qCX9VSu"));
+    }
+
+    #[test]
+    fn bad_delivery_values_name_their_setting() {
+        let too_long = format!("{}.com", "a".repeat(MAX_WEBOTP_DOMAIN_LEN));
+        for (k, v) in [
+            ("SENDERS", "pigeon"),
+            ("SNS_SENDER_ID", "TwelveChars1"),
+            ("SNS_SENDER_ID", "12345"),
+            ("SNS_ORIGINATION_NUMBER", "0712345678"),
+            ("SES_FROM_ADDRESS", "nobody"),
+            ("SES_FROM_ADDRESS", "a@example.com\r\nBcc: x@y.z"),
+            ("WHATSAPP_BASE_URL", "graph.facebook.com"),
+            ("WHATSAPP_API_VERSION", "23"),
+            ("WHATSAPP_PHONE_NUMBER_ID", "abc"),
+            ("WHATSAPP_TEMPLATE_NAME", "Has Spaces"),
+            ("WHATSAPP_TEMPLATE_LANGUAGE", "english"),
+            ("WEBOTP_DOMAIN", "https://example.com"),
+            ("WEBOTP_DOMAIN", "@example.com"),
+            ("WEBOTP_DOMAIN", too_long.as_str()),
+            ("ANDROID_APP_HASH", "short"),
+        ] {
+            let e = message(from(&[(k, v)]));
+            assert!(e.contains(k), "{k}={v}: {e}");
+        }
+    }
+
+    #[test]
+    fn real_senders_name_the_setting_they_miss() {
+        let d = from(&[]).unwrap_or_default();
+        let e = d
+            .check_real(&[Pipe::Sms])
+            .err()
+            .map(|e| format!("{e:?}"))
+            .unwrap_or_default();
+        assert!(e.contains("WEBOTP_DOMAIN"), "{e}");
+        let d = from(&[("WEBOTP_DOMAIN", "example.com"), ("SES_FROM_ADDRESS", "a@example.com")]).unwrap_or_default();
+        assert!(d.check_real(&[Pipe::Sms]).is_ok());
+        let e = d
+            .check_real(&[Pipe::Sms, Pipe::Whatsapp])
+            .err()
+            .map(|e| format!("{e:?}"))
+            .unwrap_or_default();
+        assert!(e.contains("WHATSAPP_PHONE_NUMBER_ID"), "{e}");
     }
 }
 

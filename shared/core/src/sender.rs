@@ -1,5 +1,7 @@
 //! The delivery port: how a code reaches a phone or a mailbox.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::channel::Pipe;
@@ -101,5 +103,69 @@ impl Sender for RecordingSender {
             v.push(msg.clone());
         }
         Ok(())
+    }
+}
+
+/// Routes each message to the sender of its pipe; a pipe without one fails
+/// to deliver.
+#[derive(Clone, Default)]
+pub struct MultiSender {
+    pub sms: Option<Arc<dyn Sender>>,
+    pub whatsapp: Option<Arc<dyn Sender>>,
+    pub email: Option<Arc<dyn Sender>>,
+}
+
+impl MultiSender {
+    fn route(&self, pipe: Pipe) -> Option<&Arc<dyn Sender>> {
+        match pipe {
+            Pipe::Sms => self.sms.as_ref(),
+            Pipe::Whatsapp => self.whatsapp.as_ref(),
+            Pipe::Email => self.email.as_ref(),
+        }
+    }
+}
+
+#[async_trait]
+impl Sender for MultiSender {
+    async fn send(&self, msg: &OtpMessage) -> Result<(), SendError> {
+        match self.route(msg.pipe) {
+            Some(sender) => sender.send(msg).await,
+            None => Err(SendError {
+                pipe: msg.pipe,
+                reason: "no sender is configured for this pipe".into(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(pipe: Pipe) -> OtpMessage {
+        OtpMessage {
+            pipe,
+            to: "+255745051250".into(),
+            code: OtpCode::fixed("123456"),
+            locale: "en".into(),
+            purpose: "auth",
+        }
+    }
+
+    #[tokio::test]
+    async fn multi_sender_routes_by_pipe_and_fails_a_pipe_without_a_sender() {
+        let sms = Arc::new(RecordingSender::default());
+        let email = Arc::new(RecordingSender::default());
+        let multi = MultiSender {
+            sms: Some(sms.clone()),
+            whatsapp: None,
+            email: Some(email.clone()),
+        };
+        assert!(multi.send(&message(Pipe::Sms)).await.is_ok());
+        assert!(multi.send(&message(Pipe::Email)).await.is_ok());
+        let e = multi.send(&message(Pipe::Whatsapp)).await.err();
+        assert_eq!(e.map(|e| e.pipe), Some(Pipe::Whatsapp));
+        assert_eq!((sms.messages().len(), email.messages().len()), (1, 1));
+        assert_eq!(sms.messages()[0].pipe, Pipe::Sms);
     }
 }

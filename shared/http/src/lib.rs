@@ -41,8 +41,8 @@ where
     Fut: Future<Output = Response> + Send,
 {
     init_tracing();
-    let app = match config::app_from_env().await {
-        Ok(app) => Arc::new(app),
+    let (app, refresher) = match config::start_from_env().await {
+        Ok(started) => (Arc::new(started.app), started.refresher.map(Arc::new)),
         Err(e) => {
             tracing::error!(error = %e, "cold start failed");
             return Err(e.into());
@@ -52,7 +52,14 @@ where
     lambda_http::run(service_fn(move |req: Request| {
         let app = app.clone();
         let handler = handler.clone();
-        async move { Ok::<_, std::convert::Infallible>(handler(app, req).await) }
+        let refresher = refresher.clone();
+        async move {
+            // Secrets are re-read at most every 5 minutes, never per request.
+            if let Some(r) = &refresher {
+                r.refresh_if_due().await;
+            }
+            Ok::<_, std::convert::Infallible>(handler(app, req).await)
+        }
     }))
     .await
 }

@@ -3,6 +3,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod conformance_dynamo;
+mod delivery;
+mod deploy;
+mod faults;
 mod flow;
+mod hostile;
 mod limits;
+mod log_hygiene;
 mod moto_harness;
+mod races;
+mod secrets;
+mod store_calls;
+mod token_attacks;

@@ -1,0 +1,137 @@
+//! `handle` driven by the API Gateway v2 event in `events/jwks/`.
+
+use std::sync::Arc;
+
+use lambda_http::Request;
+use lambda_http::http::HeaderMap;
+use nambari_core::App;
+use nambari_core::auth;
+use nambari_core::clock::FixedClock;
+use nambari_core::memory::MemoryTable;
+use nambari_core::otp::Pepper;
+use nambari_core::sender::RecordingSender;
+use nambari_core::testing::{self, T0};
+use nambari_core::tokens::KeyRing;
+use serde_json::Value;
+
+use super::handle;
+
+/// The event `events/jwks/<name>.json`.
+fn event(name: &str) -> Request {
+    let path = format!("{}/../../events/jwks/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let json = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    lambda_http::request::from_str(&json).unwrap_or_else(|e| panic!("{name} is not an API Gateway v2 event: {e}"))
+}
+
+struct Reply {
+    status: u16,
+    headers: HeaderMap,
+    body: Value,
+}
+
+async fn send(app: Arc<App>, req: Request) -> Reply {
+    let res = handle(app, req).await;
+    Reply {
+        status: res.status().as_u16(),
+        headers: res.headers().clone(),
+        body: serde_json::from_slice(res.body().as_ref()).expect("a JSON body"),
+    }
+}
+
+/// The JWKS keys of a 200 reply, after checking the response's shape and headers.
+fn keys(r: &Reply) -> &Vec<Value> {
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.headers["content-type"], "application/json");
+    assert_eq!(r.headers["cache-control"], "public, max-age=300");
+    assert!(
+        r.body.get("success").is_none(),
+        "a plain JWKS document, not the envelope"
+    );
+    r.body["keys"].as_array().expect("a keys array")
+}
+
+/// Decodes unpadded base64url (RFC 4648 §5).
+fn b64url_decode(s: &str) -> Vec<u8> {
+    let sextet = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'-' => 62,
+        b'_' => 63,
+        _ => panic!("{:?} is not base64url", c as char),
+    };
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.bytes() {
+        acc = (acc << 6) | u32::from(sextet(c));
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// An EC P-256 public key for ES256 signatures, and nothing private.
+fn assert_es256_public_jwk(key: &Value) {
+    let mut names: Vec<&str> = key.as_object().unwrap().keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["alg", "crv", "kid", "kty", "use", "x", "y"], "{key}");
+    assert_eq!(key["kty"], "EC");
+    assert_eq!(key["crv"], "P-256");
+    assert_eq!(key["alg"], "ES256");
+    assert_eq!(key["use"], "sig");
+    assert!(key["kid"].as_str().is_some_and(|k| !k.is_empty()));
+    for coordinate in ["x", "y"] {
+        let bytes = b64url_decode(key[coordinate].as_str().unwrap());
+        assert_eq!(bytes.len(), 32, "{coordinate} is a 32-byte P-256 coordinate");
+    }
+}
+
+#[tokio::test]
+async fn jwks_lists_the_signing_key_as_an_ec_p256_es256_public_key() {
+    let t = testing::app();
+    let r = send(t.app.clone(), event("ok")).await;
+    let keys = keys(&r);
+    assert_eq!(keys.len(), 1);
+    assert_es256_public_jwk(&keys[0]);
+}
+
+#[tokio::test]
+async fn jwks_kid_is_the_kid_in_the_header_of_issued_tokens() {
+    let t = testing::app();
+    let check = auth::check(&t.app, Some("+15555550100"), Some("android-uuid-abc123"), None)
+        .await
+        .unwrap();
+    let header: Value = serde_json::from_slice(&b64url_decode(check.check_token.split('.').next().unwrap())).unwrap();
+    assert_eq!(header["alg"], "ES256");
+    let r = send(t.app.clone(), event("ok")).await;
+    assert_eq!(keys(&r)[0]["kid"], header["kid"]);
+}
+
+#[tokio::test]
+async fn jwks_lists_the_current_and_the_previous_key_after_a_rotation() {
+    let settings = testing::settings();
+    let old = KeyRing::generate_set().unwrap();
+    let rotated = KeyRing::rotate_set(&old).unwrap();
+    let ring = KeyRing::from_set(&rotated, &settings.issuer, &settings.audience).unwrap();
+    let app = App::new(
+        settings,
+        Arc::new(MemoryTable::new()),
+        Arc::new(FixedClock::at_secs(T0)),
+        Arc::new(ring),
+        Pepper::new(vec![42; 32]).unwrap(),
+        Arc::new(RecordingSender::default()),
+    );
+    let r = send(Arc::new(app), event("ok")).await;
+    let keys = keys(&r);
+    assert_eq!(keys.len(), 2);
+    keys.iter().for_each(assert_es256_public_jwk);
+    assert_eq!(
+        keys[0]["kid"],
+        rotated.current.kid.as_str(),
+        "the current key comes first"
+    );
+    assert_eq!(keys[1]["kid"], old.current.kid.as_str());
+}

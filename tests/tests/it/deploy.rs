@@ -1,0 +1,1639 @@
+//! Deployment files against the code: `template.yaml`, `deploy/iam.json`,
+//! `openapi.yaml`, `events/` and `samconfig.toml`.
+//!
+//! The checks are pure functions over parsed inputs that return every
+//! problem they find, so each is tested twice: it passes on the repository,
+//! and it reports the problem on a fixture broken on purpose.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use nambari_core::channel::Pipe;
+use nambari_core::config::{SenderMode, Settings};
+use nambari_core::memory::MemoryTable;
+use nambari_core::repo::{Db, user_key};
+use nambari_core::table::{Cond, Item, Key, Page, Query, Table, TableResult, Update, Write};
+use nambari_core::testing::{self, TestApp};
+use nambari_tests::server::{Server, Store};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+// ------------------------------------------------------------------ inputs
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn read(rel: &str) -> String {
+    let path = root().join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A YAML document as JSON. The template uses the long form of intrinsic
+/// functions (`Ref:`, `Fn::Sub:`), so no YAML tags are involved.
+fn yaml(text: &str, what: &str) -> Value {
+    serde_norway::from_str(text).unwrap_or_else(|e| panic!("{what} is not YAML: {e}"))
+}
+
+fn template() -> Value {
+    yaml(&read("template.yaml"), "template.yaml")
+}
+
+fn openapi() -> Value {
+    yaml(&read("openapi.yaml"), "openapi.yaml")
+}
+
+fn iam() -> Value {
+    serde_json::from_str(&read("deploy/iam.json")).unwrap_or_else(|e| panic!("deploy/iam.json: {e}"))
+}
+
+/// A function crate under `functions/` and the route its `lib.rs` declares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FunctionCrate {
+    pub name: String,
+    pub method: String,
+    pub path: String,
+}
+
+/// `pub const NAME: &str = "value";` in `source`.
+fn string_const(source: &str, name: &str) -> Option<String> {
+    let start = source.find(&format!("pub const {name}: &str = \""))?;
+    let rest = &source[start..];
+    let open = rest.find('"')? + 1;
+    let close = rest[open..].find('"')? + open;
+    Some(rest[open..close].to_owned())
+}
+
+/// Every crate in `functions/`, with the `METHOD` and `PATH` of its lib.rs.
+fn function_crates() -> Vec<FunctionCrate> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(root().join("functions")).expect("functions/") {
+        let dir = entry.expect("dir entry").path();
+        if !dir.join("Cargo.toml").is_file() {
+            continue;
+        }
+        let name = dir.file_name().and_then(|n| n.to_str()).expect("utf-8 name").to_owned();
+        let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap_or_default();
+        let (Some(method), Some(path)) = (string_const(&lib, "METHOD"), string_const(&lib, "PATH")) else {
+            panic!("functions/{name}/src/lib.rs has no `pub const METHOD`/`PATH`");
+        };
+        out.push(FunctionCrate { name, method, path });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    assert!(!out.is_empty(), "no function crates found");
+    out
+}
+
+/// `events/<crate>/<file>.json`, parsed.
+type Fixtures = BTreeMap<String, BTreeMap<String, Value>>;
+
+fn event_fixtures() -> Fixtures {
+    let mut out = Fixtures::new();
+    for entry in std::fs::read_dir(root().join("events")).expect("events/") {
+        let dir = entry.expect("dir entry").path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let name = dir.file_name().and_then(|n| n.to_str()).expect("utf-8 name").to_owned();
+        let files = out.entry(name).or_default();
+        for f in std::fs::read_dir(&dir).expect("events/<fn>/") {
+            let f = f.expect("dir entry").path();
+            if f.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&f).expect("fixture");
+            let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", f.display()));
+            let file = f.file_name().and_then(|n| n.to_str()).expect("utf-8 name").to_owned();
+            files.insert(file, value);
+        }
+    }
+    out
+}
+
+// ----------------------------------------------------------- template model
+
+/// `auth-verify-otp` → `AuthVerifyOtp`; `OTP_TTL_SECONDS` → `OtpTtlSeconds`.
+pub fn pascal(name: &str) -> String {
+    name.split(['-', '_'])
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let lower = w.to_ascii_lowercase();
+            let mut c = lower.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The SAM logical id of a function crate.
+pub fn logical_id(krate: &str) -> String {
+    format!("{}Function", pascal(krate))
+}
+
+fn resources(template: &Value) -> impl Iterator<Item = (&String, &Value)> {
+    template["Resources"].as_object().into_iter().flatten()
+}
+
+fn functions(template: &Value) -> impl Iterator<Item = (&String, &Value)> {
+    resources(template).filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+}
+
+/// A function property, or its value in `Globals.Function`.
+fn effective<'a>(template: &'a Value, function: &'a Value, prop: &str) -> &'a Value {
+    match &function["Properties"][prop] {
+        Value::Null => &template["Globals"]["Function"][prop],
+        v => v,
+    }
+}
+
+/// The environment of a function: `Globals` overlaid with its own.
+fn environment(template: &Value, function: &Value) -> BTreeMap<String, Value> {
+    let mut env = BTreeMap::new();
+    for vars in [
+        &template["Globals"]["Function"]["Environment"]["Variables"],
+        &function["Properties"]["Environment"]["Variables"],
+    ] {
+        for (k, v) in vars.as_object().into_iter().flatten() {
+            env.insert(k.clone(), v.clone());
+        }
+    }
+    env
+}
+
+/// The `(METHOD, path)` of each HttpApi event of a function, and the API it is on.
+fn http_routes(function: &Value) -> Vec<(String, String, Value)> {
+    function["Properties"]["Events"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, e)| e["Type"] == "HttpApi")
+        .map(|(_, e)| {
+            let p = &e["Properties"];
+            (
+                p["Method"].as_str().unwrap_or("").to_ascii_uppercase(),
+                p["Path"].as_str().unwrap_or("").to_owned(),
+                p["ApiId"].clone(),
+            )
+        })
+        .collect()
+}
+
+const HTTP_METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+
+/// Every `(METHOD, path, operationId)` of an OpenAPI document.
+fn openapi_operations(openapi: &Value) -> Vec<(String, String, Option<String>)> {
+    let mut out = Vec::new();
+    for (path, item) in openapi["paths"].as_object().into_iter().flatten() {
+        for m in HTTP_METHODS {
+            if let Some(op) = item.get(m) {
+                out.push((
+                    m.to_ascii_uppercase(),
+                    path.clone(),
+                    op["operationId"].as_str().map(str::to_owned),
+                ));
+            }
+        }
+    }
+    out
+}
+
+// ------------------------------------------------------ consistency check
+
+/// Every way the template, the OpenAPI document and the event fixtures
+/// disagree with the function crates. Empty when they agree.
+pub fn consistency_problems(
+    crates: &[FunctionCrate],
+    template: &Value,
+    openapi: &Value,
+    fixtures: &Fixtures,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let by_name: BTreeMap<&str, &FunctionCrate> = crates.iter().map(|c| (c.name.as_str(), c)).collect();
+    let by_id: BTreeMap<String, &FunctionCrate> = crates.iter().map(|c| (logical_id(&c.name), c)).collect();
+    let routes: BTreeSet<(String, String)> = crates.iter().map(|c| (c.method.clone(), c.path.clone())).collect();
+    let api_ref = json!({"Ref": "HttpApi"});
+
+    for c in crates {
+        let id = logical_id(&c.name);
+        let route = format!("{} {}", c.method, c.path);
+        // The template.
+        match template["Resources"].get(&id) {
+            None => problems.push(format!("{}: no resource {id} in template.yaml", c.name)),
+            Some(f) if f["Type"] != "AWS::Serverless::Function" => {
+                problems.push(format!("{}: {id} is not an AWS::Serverless::Function", c.name))
+            }
+            Some(f) => {
+                let expect = |what: &str, got: &Value, want: Value, problems: &mut Vec<String>| {
+                    if *got != want {
+                        problems.push(format!("{}: {id} {what} is {got}, not {want}", c.name));
+                    }
+                };
+                expect(
+                    "CodeUri",
+                    &f["Properties"]["CodeUri"],
+                    json!(format!("functions/{}", c.name)),
+                    &mut problems,
+                );
+                expect(
+                    "Metadata.BuildMethod",
+                    &f["Metadata"]["BuildMethod"],
+                    json!("rust-cargolambda"),
+                    &mut problems,
+                );
+                expect(
+                    "Metadata.BuildProperties.Binary",
+                    &f["Metadata"]["BuildProperties"]["Binary"],
+                    json!(c.name),
+                    &mut problems,
+                );
+                expect(
+                    "Handler",
+                    effective(template, f, "Handler"),
+                    json!("bootstrap"),
+                    &mut problems,
+                );
+                expect(
+                    "Runtime",
+                    effective(template, f, "Runtime"),
+                    json!("provided.al2023"),
+                    &mut problems,
+                );
+                expect(
+                    "Architectures",
+                    effective(template, f, "Architectures"),
+                    json!(["arm64"]),
+                    &mut problems,
+                );
+                let mine: Vec<_> = http_routes(f)
+                    .into_iter()
+                    .filter(|(m, p, _)| *m == c.method && *p == c.path)
+                    .collect();
+                match mine.as_slice() {
+                    [] => problems.push(format!("{}: {id} has no HttpApi route {route}", c.name)),
+                    [(_, _, api)] if *api != api_ref => {
+                        problems.push(format!("{}: the route {route} is not on the HttpApi resource", c.name))
+                    }
+                    [_] => {}
+                    _ => problems.push(format!("{}: {id} declares {route} twice", c.name)),
+                }
+            }
+        }
+        // The event fixtures.
+        match fixtures.get(&c.name) {
+            None => problems.push(format!("{}: no events/{}/ fixtures", c.name, c.name)),
+            Some(files) => {
+                if !files.contains_key("ok.json") {
+                    problems.push(format!("{}: no events/{}/ok.json (the happy path)", c.name, c.name));
+                }
+                for (file, event) in files {
+                    let http = &event["requestContext"]["http"];
+                    if http["method"] != json!(c.method)
+                        || http["path"] != json!(c.path)
+                        || event["rawPath"] != json!(c.path)
+                    {
+                        problems.push(format!("{}: events/{}/{file} is not a {route} request", c.name, c.name));
+                    }
+                }
+            }
+        }
+        // The OpenAPI document.
+        let op = &openapi["paths"][&c.path][c.method.to_ascii_lowercase()];
+        if op.is_null() {
+            problems.push(format!("{}: no OpenAPI operation {route}", c.name));
+        } else if op["operationId"] != json!(c.name) {
+            problems.push(format!(
+                "{}: the OpenAPI operation {route} has operationId {}, not {}",
+                c.name, op["operationId"], c.name
+            ));
+        }
+    }
+
+    // What the template, the document and events/ have that no crate has.
+    for (id, f) in functions(template) {
+        if !by_id.contains_key(id) {
+            problems.push(format!("template.yaml: function {id} has no crate in functions/"));
+        }
+        for (m, p, _) in http_routes(f) {
+            if !routes.contains(&(m.clone(), p.clone())) {
+                problems.push(format!("template.yaml: route {m} {p} ({id}) has no crate"));
+            }
+        }
+    }
+    for (m, p, op_id) in openapi_operations(openapi) {
+        if !routes.contains(&(m.clone(), p.clone())) {
+            problems.push(format!("openapi.yaml: {m} {p} has no crate"));
+        }
+        if op_id.as_deref().is_none_or(|o| !by_name.contains_key(o)) {
+            problems.push(format!(
+                "openapi.yaml: {m} {p} has operationId {op_id:?}, which is not a crate"
+            ));
+        }
+    }
+    for dir in fixtures.keys() {
+        if !by_name.contains_key(dir.as_str()) {
+            problems.push(format!("events/{dir}/ has no crate"));
+        }
+    }
+    problems
+}
+
+// --------------------------------------------------------------- IAM check
+
+fn as_list(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Null => vec![],
+        Value::Array(a) => a.clone(),
+        other => vec![other.clone()],
+    }
+}
+
+/// The inline policy statements of a function.
+fn statements(function: &Value) -> Vec<Value> {
+    as_list(&function["Properties"]["Policies"])
+        .iter()
+        .flat_map(|p| as_list(&p["Statement"]))
+        .collect()
+}
+
+/// The secret a `<NAME>_SECRET_ARN` variable and a policy refer to: `OTP_PEPPER` → `OtpPepperSecret`.
+fn secret_resource(name: &str) -> String {
+    format!("{}Secret", pascal(name))
+}
+
+/// Every way the functions' IAM policies differ from `deploy/iam.json`
+/// (`{crate: {"actions": {action: why}, "secrets": [NAME, …]}}`), or grant
+/// more than it needs. Empty when they agree.
+pub fn iam_problems(crates: &[String], template: &Value, iam: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let listed: BTreeSet<&str> = iam.as_object().into_iter().flatten().map(|(k, _)| k.as_str()).collect();
+    for missing in crates.iter().filter(|c| !listed.contains(c.as_str())) {
+        problems.push(format!("deploy/iam.json: no entry for {missing}"));
+    }
+    for extra in listed.iter().filter(|l| !crates.iter().any(|c| c == *l)) {
+        problems.push(format!("deploy/iam.json: {extra} is not a function crate"));
+    }
+    let table_arn = json!({"Fn::GetAtt": ["Table", "Arn"]});
+    let index_arn = json!({"Fn::Sub": "${Table.Arn}/index/gsi1"});
+    for krate in crates {
+        let id = logical_id(krate);
+        let Some(f) = template["Resources"].get(&id) else {
+            problems.push(format!("{krate}: no {id} in template.yaml"));
+            continue;
+        };
+        let entry = &iam[krate.as_str()];
+        let declared: BTreeSet<String> = entry["actions"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(a, _)| a.clone())
+            .collect();
+        let secrets: BTreeSet<String> = entry["secrets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect();
+
+        let mut granted = BTreeSet::new();
+        let mut secret_refs = BTreeSet::new();
+        for s in statements(f) {
+            if s["Effect"] != "Allow" {
+                continue;
+            }
+            let actions: Vec<String> = as_list(&s["Action"])
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect();
+            let resources = as_list(&s["Resource"]);
+            for a in &actions {
+                if a.contains('*') {
+                    problems.push(format!("{krate}: {id} grants the wildcard action {a}"));
+                }
+                granted.insert(a.clone());
+            }
+            if resources.iter().any(|r| r.as_str().is_some_and(|r| r.contains('*'))) {
+                problems.push(format!("{krate}: {id} grants {actions:?} on a wildcard resource"));
+            }
+            let dynamo = actions.iter().filter(|a| a.starts_with("dynamodb:")).count();
+            if dynamo > 0 {
+                if dynamo != actions.len() {
+                    problems.push(format!(
+                        "{krate}: {id} mixes DynamoDB and other actions in one statement"
+                    ));
+                }
+                let mut want = vec![table_arn.clone()];
+                if actions.iter().any(|a| a == "dynamodb:Query") {
+                    want.push(index_arn.clone());
+                }
+                if resources != want {
+                    problems.push(format!(
+                        "{krate}: {id} grants DynamoDB on {resources:?}, not {want:?} (the table, and its index only to Query)"
+                    ));
+                }
+            }
+            if actions.iter().any(|a| a == "secretsmanager:GetSecretValue") {
+                if actions.len() != 1 {
+                    problems.push(format!("{krate}: {id} mixes GetSecretValue with other actions"));
+                }
+                for r in &resources {
+                    match r["Ref"].as_str() {
+                        Some(name) => {
+                            secret_refs.insert(name.to_owned());
+                        }
+                        None => problems.push(format!("{krate}: {id} reads a secret that is not a Ref: {r}")),
+                    }
+                }
+            }
+        }
+        if granted != declared {
+            let extra: Vec<_> = granted.difference(&declared).collect();
+            let missing: Vec<_> = declared.difference(&granted).collect();
+            problems.push(format!(
+                "{krate}: {id} policy differs from deploy/iam.json: granted but not listed {extra:?}, listed but not granted {missing:?}"
+            ));
+        }
+        let want_refs: BTreeSet<String> = secrets.iter().map(|s| secret_resource(s)).collect();
+        if secret_refs != want_refs {
+            problems.push(format!(
+                "{krate}: {id} may read secrets {secret_refs:?}, deploy/iam.json lists {want_refs:?}"
+            ));
+        }
+        // Each secret it may read, and only those, is named to it by a
+        // <NAME>_SECRET_ARN variable (which the secrets loader reads).
+        let env_secrets: BTreeMap<String, Value> = environment(template, f)
+            .into_iter()
+            .filter(|(k, _)| k.ends_with("_SECRET_ARN"))
+            .collect();
+        let want_env: BTreeMap<String, Value> = secrets
+            .iter()
+            .map(|s| (format!("{s}_SECRET_ARN"), json!({"Ref": secret_resource(s)})))
+            .collect();
+        // Only the functions that send get real senders (and so the SNS
+        // and SES clients and the WhatsApp token); the others start with
+        // SENDERS=none and never send.
+        let sends = ["sns:Publish", "ses:SendEmail"].iter().any(|a| declared.contains(*a))
+            || secrets.contains("WHATSAPP_TOKEN");
+        let senders = environment(template, f).get("SENDERS").cloned().unwrap_or(Value::Null);
+        let want_senders = if sends {
+            json!({"Ref": "Senders"})
+        } else {
+            json!("none")
+        };
+        if senders != want_senders {
+            problems.push(format!("{krate}: {id} has SENDERS {senders}, not {want_senders}"));
+        }
+        if env_secrets != want_env {
+            problems.push(format!(
+                "{krate}: {id} has secret variables {:?}, deploy/iam.json lists {:?}",
+                env_secrets.keys().collect::<Vec<_>>(),
+                want_env.keys().collect::<Vec<_>>()
+            ));
+        }
+    }
+    problems
+}
+
+// ------------------------------------------------------------------- tests
+
+#[test]
+fn the_template_openapi_and_fixtures_match_the_function_crates() {
+    let problems = consistency_problems(&function_crates(), &template(), &openapi(), &event_fixtures());
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+#[test]
+fn local_mode_mounts_every_function_crate_on_its_route() {
+    let mounted: Vec<FunctionCrate> = {
+        let mut v: Vec<_> = nambari_local::routes()
+            .iter()
+            .map(|r| FunctionCrate {
+                name: r.function.to_owned(),
+                method: r.method.to_owned(),
+                path: r.path.to_owned(),
+            })
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    };
+    assert_eq!(mounted, function_crates());
+}
+
+/// Two crates, and a template, document and fixtures that match them.
+fn fixture() -> (Vec<FunctionCrate>, Value, Value, Fixtures) {
+    let crates = vec![
+        FunctionCrate {
+            name: "auth-check".into(),
+            method: "POST".into(),
+            path: "/api/v1/auth/check".into(),
+        },
+        FunctionCrate {
+            name: "jwks".into(),
+            method: "GET".into(),
+            path: "/.well-known/jwks.json".into(),
+        },
+    ];
+    let template = yaml(
+        r#"
+Globals:
+  Function:
+    Runtime: provided.al2023
+    Handler: bootstrap
+    Architectures: [arm64]
+Resources:
+  HttpApi:
+    Type: AWS::Serverless::HttpApi
+  AuthCheckFunction:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildMethod: rust-cargolambda, BuildProperties: {Binary: auth-check}}
+    Properties:
+      CodeUri: functions/auth-check
+      Events:
+        Http: {Type: HttpApi, Properties: {ApiId: {Ref: HttpApi}, Method: POST, Path: /api/v1/auth/check}}
+  JwksFunction:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildMethod: rust-cargolambda, BuildProperties: {Binary: jwks}}
+    Properties:
+      CodeUri: functions/jwks
+      Events:
+        Http: {Type: HttpApi, Properties: {ApiId: {Ref: HttpApi}, Method: GET, Path: /.well-known/jwks.json}}
+"#,
+        "fixture template",
+    );
+    let openapi = yaml(
+        r#"
+paths:
+  /api/v1/auth/check:
+    post: {operationId: auth-check}
+  /.well-known/jwks.json:
+    get: {operationId: jwks}
+"#,
+        "fixture document",
+    );
+    let event = |m: &str, p: &str| json!({"rawPath": p, "requestContext": {"http": {"method": m, "path": p}}});
+    let mut fixtures = Fixtures::new();
+    fixtures.insert(
+        "auth-check".into(),
+        BTreeMap::from([("ok.json".into(), event("POST", "/api/v1/auth/check"))]),
+    );
+    fixtures.insert(
+        "jwks".into(),
+        BTreeMap::from([("ok.json".into(), event("GET", "/.well-known/jwks.json"))]),
+    );
+    (crates, template, openapi, fixtures)
+}
+
+fn problems_of(f: &(Vec<FunctionCrate>, Value, Value, Fixtures)) -> Vec<String> {
+    consistency_problems(&f.0, &f.1, &f.2, &f.3)
+}
+
+fn assert_reported(problems: &[String], needle: &str) {
+    assert!(
+        problems.iter().any(|p| p.contains(needle)),
+        "expected a problem containing {needle:?}, got {problems:#?}"
+    );
+}
+
+#[test]
+fn the_consistency_check_passes_on_a_matching_fixture() {
+    assert_eq!(problems_of(&fixture()), Vec::<String>::new());
+}
+
+#[test]
+fn a_crate_without_a_template_function_is_reported() {
+    let mut f = fixture();
+    f.1["Resources"].as_object_mut().unwrap().remove("JwksFunction");
+    assert_eq!(
+        problems_of(&f),
+        vec!["jwks: no resource JwksFunction in template.yaml".to_owned()]
+    );
+}
+
+#[test]
+fn a_crate_whose_route_was_removed_is_reported() {
+    let mut f = fixture();
+    f.1["Resources"]["AuthCheckFunction"]["Properties"]
+        .as_object_mut()
+        .unwrap()
+        .remove("Events");
+    assert_eq!(
+        problems_of(&f),
+        vec!["auth-check: AuthCheckFunction has no HttpApi route POST /api/v1/auth/check".to_owned()]
+    );
+}
+
+#[test]
+fn a_route_on_the_wrong_path_is_reported_both_ways() {
+    let mut f = fixture();
+    f.1["Resources"]["AuthCheckFunction"]["Properties"]["Events"]["Http"]["Properties"]["Path"] =
+        json!("/api/v1/auth/chek");
+    let p = problems_of(&f);
+    assert_reported(
+        &p,
+        "auth-check: AuthCheckFunction has no HttpApi route POST /api/v1/auth/check",
+    );
+    assert_reported(
+        &p,
+        "template.yaml: route POST /api/v1/auth/chek (AuthCheckFunction) has no crate",
+    );
+}
+
+#[test]
+fn a_template_function_without_a_crate_is_reported() {
+    let mut f = fixture();
+    let extra = f.1["Resources"]["JwksFunction"].clone();
+    f.1["Resources"]["OldFunction"] = extra;
+    f.1["Resources"]["OldFunction"]["Properties"]["Events"]["Http"]["Properties"]["Path"] = json!("/api/v1/old");
+    let p = problems_of(&f);
+    assert_reported(&p, "template.yaml: function OldFunction has no crate in functions/");
+    assert_reported(&p, "template.yaml: route GET /api/v1/old (OldFunction) has no crate");
+}
+
+#[test]
+fn a_crate_without_a_fixture_or_an_openapi_operation_is_reported() {
+    let mut f = fixture();
+    f.3.remove("jwks");
+    f.2["paths"].as_object_mut().unwrap().remove("/.well-known/jwks.json");
+    let p = problems_of(&f);
+    assert_reported(&p, "jwks: no events/jwks/ fixtures");
+    assert_reported(&p, "jwks: no OpenAPI operation GET /.well-known/jwks.json");
+    assert_eq!(p.len(), 2, "{p:#?}");
+}
+
+#[test]
+fn an_openapi_path_or_fixture_folder_without_a_crate_is_reported() {
+    let mut f = fixture();
+    f.2["paths"]["/api/v1/users"] = json!({"get": {"operationId": "users-get"}});
+    f.3.insert("users-get".into(), BTreeMap::new());
+    let p = problems_of(&f);
+    assert_reported(&p, "openapi.yaml: GET /api/v1/users has no crate");
+    assert_reported(
+        &p,
+        "openapi.yaml: GET /api/v1/users has operationId Some(\"users-get\"), which is not a crate",
+    );
+    assert_reported(&p, "events/users-get/ has no crate");
+}
+
+#[test]
+fn a_fixture_of_another_route_and_a_missing_happy_path_are_reported() {
+    let mut f = fixture();
+    let wrong = json!({"rawPath": "/api/v1/auth/check", "requestContext": {"http": {"method": "POST", "path": "/api/v1/auth/check"}}});
+    f.3.insert("jwks".into(), BTreeMap::from([("stale.json".to_owned(), wrong)]));
+    let p = problems_of(&f);
+    assert_reported(&p, "jwks: no events/jwks/ok.json");
+    assert_reported(
+        &p,
+        "jwks: events/jwks/stale.json is not a GET /.well-known/jwks.json request",
+    );
+}
+
+#[test]
+fn the_consistency_check_fails_when_a_crate_is_removed_from_the_real_template() {
+    let mut t = template();
+    t["Resources"].as_object_mut().unwrap().remove("AuthVerifyOtpFunction");
+    let p = consistency_problems(&function_crates(), &t, &openapi(), &event_fixtures());
+    assert_eq!(
+        p,
+        vec!["auth-verify-otp: no resource AuthVerifyOtpFunction in template.yaml".to_owned()]
+    );
+}
+
+// ------------------------------------------------------------------- IAM
+
+fn crate_names() -> Vec<String> {
+    function_crates().into_iter().map(|c| c.name).collect()
+}
+
+#[test]
+fn every_function_policy_grants_exactly_the_actions_listed_in_deploy_iam_json() {
+    let problems = iam_problems(&crate_names(), &template(), &iam());
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+#[test]
+fn a_function_that_never_sends_but_starts_real_senders_is_reported() {
+    let mut t = template();
+    t["Resources"]["JwksFunction"]["Properties"]["Environment"]["Variables"]
+        .as_object_mut()
+        .unwrap()
+        .remove("SENDERS");
+    let p = iam_problems(&crate_names(), &t, &iam());
+    assert_eq!(
+        p,
+        vec!["jwks: JwksFunction has SENDERS {\"Ref\":\"Senders\"}, not \"none\"".to_owned()]
+    );
+}
+
+#[test]
+fn an_action_granted_but_not_listed_is_reported() {
+    let mut t = template();
+    let statements = t["Resources"]["AuthCheckFunction"]["Properties"]["Policies"][0]["Statement"]
+        .as_array_mut()
+        .unwrap();
+    let table = statements.iter_mut().find(|s| s["Sid"] == "Table").unwrap();
+    table["Action"].as_array_mut().unwrap().push(json!("dynamodb:Scan"));
+    let p = iam_problems(&crate_names(), &t, &iam());
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert_reported(&p, "granted but not listed [\"dynamodb:Scan\"]");
+}
+
+#[test]
+fn a_listed_action_that_is_not_granted_and_a_stray_secret_are_reported() {
+    let mut doc = iam();
+    doc["jwks"]["actions"]["dynamodb:GetItem"] = json!("pretend");
+    doc["jwks"]["secrets"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("WHATSAPP_TOKEN"));
+    let p = iam_problems(&crate_names(), &template(), &doc);
+    assert_reported(&p, "listed but not granted [\"dynamodb:GetItem\"]");
+    assert_reported(&p, "jwks: JwksFunction may read secrets");
+    assert_reported(&p, "jwks: JwksFunction has secret variables");
+}
+
+#[test]
+fn a_policy_on_the_whole_account_is_reported() {
+    let mut t = template();
+    let statements = t["Resources"]["JwksFunction"]["Properties"]["Policies"][0]["Statement"]
+        .as_array_mut()
+        .unwrap();
+    statements.push(json!({"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}));
+    let p = iam_problems(&crate_names(), &t, &iam());
+    assert_reported(&p, "grants the wildcard action dynamodb:*");
+    assert_reported(&p, "on a wildcard resource");
+}
+
+// -------------------------------------------------------------- settings
+
+/// The name of every setting the code reads (through `Settings::from_lookup`).
+fn settings_read() -> BTreeSet<String> {
+    let asked = Mutex::new(BTreeSet::new());
+    let _ = Settings::from_lookup(|k| {
+        asked.lock().unwrap().insert(k.to_owned());
+        None
+    });
+    asked.into_inner().unwrap()
+}
+
+#[test]
+fn every_setting_the_code_reads_is_a_parameter_passed_to_every_function() {
+    let t = template();
+    let globals = t["Globals"]["Function"]["Environment"]["Variables"]
+        .as_object()
+        .unwrap()
+        .clone();
+    let read = settings_read();
+    assert!(read.contains("OTP_TTL_SECONDS") && read.contains("STAGE"), "{read:?}");
+    let mut problems = Vec::new();
+    for name in &read {
+        let want = match name.as_str() {
+            "TABLE_NAME" => json!({"Ref": "Table"}),
+            _ => json!({"Ref": pascal(name)}),
+        };
+        match globals.get(name) {
+            None => problems.push(format!("{name}: read by the code, not in Globals.Function.Environment")),
+            Some(v) if *v != want => problems.push(format!("{name}: is {v}, not {want}")),
+            Some(_) => {}
+        }
+        if name != "TABLE_NAME" && t["Parameters"][pascal(name)].is_null() {
+            problems.push(format!("{name}: no parameter {}", pascal(name)));
+        }
+    }
+    for name in globals.keys() {
+        if !read.contains(name) && name != "RUST_LOG" {
+            problems.push(format!("{name}: passed to every function but read by no setting"));
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+/// The settings a stage's functions start with: the template's defaults,
+/// then `overrides` (samconfig's `parameter_overrides`).
+fn stage_environment(t: &Value, overrides: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let param = |name: &str| -> String {
+        overrides
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| match &t["Parameters"][name]["Default"] {
+                Value::String(s) => s.clone(),
+                Value::Null => panic!("parameter {name} has no default and no override"),
+                other => other.to_string(),
+            })
+    };
+    let mut env = BTreeMap::new();
+    for (k, v) in t["Globals"]["Function"]["Environment"]["Variables"]
+        .as_object()
+        .unwrap()
+    {
+        let value = match v["Ref"].as_str() {
+            Some("Table") => format!("nambari-{}", param("Stage")),
+            Some(p) => param(p),
+            None => panic!("{k}: not a Ref"),
+        };
+        env.insert(k.clone(), value);
+    }
+    env
+}
+
+/// `Key=Value Key2=Value2` (samconfig's `parameter_overrides`).
+fn parse_overrides(s: &str) -> BTreeMap<String, String> {
+    s.split_whitespace()
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or_else(|| panic!("{kv}: not Key=Value"));
+            (k.to_owned(), v.trim_matches('"').to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn every_stage_of_samconfig_starts_with_settings_the_functions_accept() {
+    let t = template();
+    let config: toml::Table = read("samconfig.toml").parse().expect("samconfig.toml is TOML");
+    assert_eq!(config["version"].as_float(), Some(0.1));
+    let defaults = stage_environment(&t, &BTreeMap::new());
+    let s = Settings::from_lookup(|k| defaults.get(k).cloned()).expect("the template's defaults are valid");
+    assert_eq!(s.otp_ttl, Settings::default().otp_ttl);
+    for stage in ["dev", "staging", "prod"] {
+        let deploy = &config[stage]["deploy"]["parameters"];
+        assert_eq!(deploy["stack_name"].as_str(), Some(format!("nambari-{stage}").as_str()));
+        assert_eq!(deploy["resolve_s3"].as_bool(), Some(true), "{stage}");
+        assert!(
+            deploy["capabilities"]
+                .as_str()
+                .is_some_and(|c| c.contains("CAPABILITY_IAM"))
+        );
+        assert_eq!(
+            config[stage]["build"]["parameters"]["beta_features"].as_bool(),
+            Some(true)
+        );
+        let overrides = parse_overrides(deploy["parameter_overrides"].as_str().expect("parameter_overrides"));
+        assert_eq!(overrides.get("Stage").map(String::as_str), Some(stage));
+        for k in overrides.keys() {
+            assert!(
+                !t["Parameters"][k].is_null(),
+                "{stage}: {k} is not a template parameter"
+            );
+        }
+        let env = stage_environment(&t, &overrides);
+        let s = Settings::from_lookup(|k| env.get(k).cloned())
+            .unwrap_or_else(|e| panic!("{stage}: the functions would refuse to start: {e:?}"));
+        assert_eq!(s.table_name, format!("nambari-{stage}"));
+        assert_eq!(s.sandbox, stage != "prod", "{stage}: sandbox codes only outside prod");
+        if s.delivery.senders == SenderMode::Real {
+            s.delivery
+                .check_real(&s.channels)
+                .unwrap_or_else(|e| panic!("{stage}: the sending functions would refuse to start: {e:?}"));
+        } else {
+            assert!(
+                s.sandbox,
+                "{stage}: without senders only a sandbox stage can sign anyone in"
+            );
+        }
+    }
+}
+
+// ------------------------------------------------------------- cfn-lint
+
+#[test]
+fn cfn_lint_passes_on_the_template() {
+    let out = std::process::Command::new("cfn-lint")
+        .arg("template.yaml")
+        .current_dir(root())
+        .output();
+    let out = match out {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+            "\n\n*** cfn-lint not found: install it with pip install cfn-lint — ./scripts/test does this. ***\n\n"
+        ),
+        Err(e) => panic!("running cfn-lint: {e}"),
+    };
+    assert!(
+        out.status.success(),
+        "cfn-lint template.yaml failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+// --------------------------------------------------------------- OpenAPI
+
+#[test]
+fn the_openapi_error_codes_are_exactly_the_codes_the_code_returns() {
+    let source = read("shared/core/src/error.rs");
+    let body = source
+        .split("pub fn code(&self)")
+        .nth(1)
+        .and_then(|s| s.split("pub fn status(&self)").next())
+        .expect("Error::code in error.rs");
+    let from_code: BTreeSet<String> = body
+        .split("=> \"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .map(str::to_owned)
+        .collect();
+    let doc = openapi();
+    let listed: BTreeSet<String> = doc["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert!(from_code.contains("PAYLOAD_TOO_LARGE") && from_code.contains("SERVICE_UNAVAILABLE"));
+    assert_eq!(listed, from_code);
+}
+
+#[test]
+fn the_openapi_version_is_the_workspace_version() {
+    assert_eq!(openapi()["info"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(openapi()["openapi"], "3.1.0");
+}
+
+/// A raw `GET` on local mode: status, content type and body.
+async fn raw_get(addr: std::net::SocketAddr, path: &str) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-type:")
+                .map(|v| v.trim().to_owned())
+        })
+        .unwrap_or_default();
+    (status, content_type, body.to_owned())
+}
+
+#[tokio::test]
+async fn local_mode_serves_the_openapi_document() {
+    let s = Server::start(Store::Memory).await;
+    let (status, content_type, body) = raw_get(s.addr, "/api/v1/openapi.yaml").await;
+    assert_eq!((status, content_type.as_str()), (200, "application/yaml"));
+    assert_eq!(body, read("openapi.yaml"));
+}
+
+// ------------------------------------- what the functions really call
+
+/// Records the DynamoDB action behind every call of the store port.
+struct RecordingTable {
+    inner: MemoryTable,
+    actions: Mutex<Vec<&'static str>>,
+}
+
+impl RecordingTable {
+    fn record(&self, action: &'static str) {
+        self.actions.lock().unwrap().push(action);
+    }
+
+    fn taken(&self) -> Vec<&'static str> {
+        std::mem::take(&mut *self.actions.lock().unwrap())
+    }
+}
+
+#[async_trait]
+impl Table for RecordingTable {
+    async fn get(&self, key: &Key) -> TableResult<Option<Item>> {
+        self.record("dynamodb:GetItem");
+        self.inner.get(key).await
+    }
+    async fn batch_get(&self, keys: &[Key]) -> TableResult<Vec<Option<Item>>> {
+        self.record("dynamodb:BatchGetItem");
+        self.inner.batch_get(keys).await
+    }
+    async fn put(&self, item: Item, cond: Option<Cond>) -> TableResult<()> {
+        self.record("dynamodb:PutItem");
+        self.inner.put(item, cond).await
+    }
+    async fn update(&self, key: &Key, ops: Vec<Update>, cond: Option<Cond>) -> TableResult<Item> {
+        self.record("dynamodb:UpdateItem");
+        self.inner.update(key, ops, cond).await
+    }
+    async fn delete(&self, key: &Key, cond: Option<Cond>) -> TableResult<()> {
+        self.record("dynamodb:DeleteItem");
+        self.inner.delete(key, cond).await
+    }
+    /// TransactWriteItems is authorised per write (IAM has no action of its own for it).
+    async fn transact(&self, writes: Vec<Write>) -> TableResult<()> {
+        for w in &writes {
+            self.record(match w {
+                Write::Put { .. } => "dynamodb:PutItem",
+                Write::Update { .. } => "dynamodb:UpdateItem",
+                Write::Delete { .. } => "dynamodb:DeleteItem",
+                Write::Check { .. } => "dynamodb:ConditionCheckItem",
+            });
+        }
+        self.inner.transact(writes).await
+    }
+    async fn query(&self, query: Query) -> TableResult<Page> {
+        self.record("dynamodb:Query");
+        self.inner.query(query).await
+    }
+}
+
+/// Local mode on a recording table; each request's store calls and sends
+/// are attributed to the function that served it.
+struct Recorder {
+    addr: std::net::SocketAddr,
+    t: TestApp,
+    table: Arc<RecordingTable>,
+    functions: BTreeMap<String, &'static str>,
+    /// function → (IAM action or secret) → the first step that needed it.
+    seen: BTreeMap<&'static str, BTreeMap<String, String>>,
+    /// Every response: step, method, path, status, body.
+    responses: Vec<(String, String, String, u16, Value)>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct Sent {
+    status: u16,
+    body: Value,
+}
+
+impl Sent {
+    fn data(&self, field: &str) -> String {
+        self.body["data"][field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no data.{field} in {}", self.body))
+            .to_owned()
+    }
+}
+
+impl Recorder {
+    async fn start() -> Recorder {
+        let table = Arc::new(RecordingTable {
+            inner: MemoryTable::new(),
+            actions: Mutex::new(Vec::new()),
+        });
+        let t = testing::app_with(table.clone(), testing::settings());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(nambari_local::serve(t.app.clone(), listener, false));
+        let functions = nambari_local::routes()
+            .iter()
+            .map(|r| (format!("{} {}", r.method, r.path), r.function))
+            .collect();
+        Recorder {
+            addr,
+            t,
+            table,
+            functions,
+            seen: BTreeMap::new(),
+            responses: Vec::new(),
+            task,
+        }
+    }
+
+    /// Sends one request (`step` names it in failure messages) and records
+    /// what its function called.
+    async fn send(
+        &mut self,
+        step: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Sent {
+        let function = *self
+            .functions
+            .get(&format!("{method} {path}"))
+            .unwrap_or_else(|| panic!("{step}: no function serves {method} {path}"));
+        self.table.taken();
+        let sent_before = self.t.sender.messages().len();
+
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut stream = TcpStream::connect(self.addr).await.unwrap();
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        req.push_str(&body);
+        stream.write_all(req.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.unwrap();
+        let text = String::from_utf8(raw).unwrap();
+        let (head, payload) = text.split_once("\r\n\r\n").unwrap();
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let body: Value = serde_json::from_str(payload).unwrap_or_else(|e| panic!("{step}: {e}: {payload}"));
+
+        let seen = self.seen.entry(function).or_default();
+        for action in self.table.taken() {
+            seen.entry(action.to_owned()).or_insert_with(|| step.to_owned());
+        }
+        for m in self.t.sender.messages().iter().skip(sent_before) {
+            let what = match m.pipe {
+                Pipe::Sms => "sns:Publish",
+                Pipe::Email => "ses:SendEmail",
+                Pipe::Whatsapp => "secret WHATSAPP_TOKEN",
+            };
+            seen.entry(what.to_owned()).or_insert_with(|| step.to_owned());
+        }
+        self.responses.push((
+            step.to_owned(),
+            method.to_owned(),
+            path.to_owned(),
+            status,
+            body.clone(),
+        ));
+        Sent { status, body }
+    }
+
+    async fn post(&mut self, step: &str, path: &str, body: Value) -> Sent {
+        self.send(step, "POST", &format!("/api/v1{path}"), Some(body), &[])
+            .await
+    }
+
+    /// check → start over `channel`: the tempToken and the code sent.
+    async fn start_sign_in(&mut self, step: &str, phone: &str, device: &str, channel: &str) -> (String, String) {
+        let check = self
+            .post(
+                &format!("{step}: check"),
+                "/auth/check",
+                json!({"identifier": phone, "deviceId": device}),
+            )
+            .await;
+        assert_eq!(check.status, 200, "{step}: {}", check.body);
+        let start = self
+            .post(
+                &format!("{step}: start"),
+                "/auth/passwordless-start",
+                json!({"checkToken": check.data("checkToken"), "channel": channel, "deviceId": device}),
+            )
+            .await;
+        assert_eq!(start.status, 200, "{step}: {}", start.body);
+        (start.data("tempToken"), start.data("sandboxOtp"))
+    }
+}
+
+/// What a run through every function found.
+struct Recorded {
+    /// function → (IAM action or delivery secret) → the first step that needed it.
+    seen: BTreeMap<&'static str, BTreeMap<String, String>>,
+    /// step, method, path, status, body.
+    responses: Vec<(String, String, String, u16, Value)>,
+}
+
+/// Drives every function down each of its store paths, recording what
+/// each needed and every response.
+async fn record_every_path() -> Recorded {
+    const PHONE: &str = "+255745051250";
+    const FAILING: &str = "+254712345678";
+    const RACED: &str = "+254711000111";
+    let mut r = Recorder::start().await;
+
+    // Sign up: check → channels → start (claims an Idempotency-Key, then replays it).
+    let check = r
+        .post(
+            "sign-up check",
+            "/auth/check",
+            json!({"identifier": PHONE, "deviceId": "dev-1"}),
+        )
+        .await;
+    assert_eq!(check.status, 200, "{}", check.body);
+    let ct = check.data("checkToken");
+    let ch = r
+        .post(
+            "channels",
+            "/auth/passwordless/channels",
+            json!({"checkToken": ct, "deviceId": "dev-1"}),
+        )
+        .await;
+    assert_eq!(ch.status, 200, "{}", ch.body);
+    let start_body = json!({"checkToken": ct, "channel": "SMS", "deviceId": "dev-1"});
+    let start = r
+        .send(
+            "start (Idempotency-Key)",
+            "POST",
+            "/api/v1/auth/passwordless-start",
+            Some(start_body.clone()),
+            &[("Idempotency-Key", "k-1")],
+        )
+        .await;
+    assert_eq!(start.status, 200, "{}", start.body);
+    let replay = r
+        .send(
+            "start (replayed)",
+            "POST",
+            "/api/v1/auth/passwordless-start",
+            Some(start_body),
+            &[("Idempotency-Key", "k-1")],
+        )
+        .await;
+    assert_eq!(replay.status, 200, "{}", replay.body);
+    let tt = start.data("tempToken");
+
+    // A resend inside the cooldown fails and releases its Idempotency-Key.
+    let early = r
+        .send(
+            "resend in the cooldown (Idempotency-Key released)",
+            "POST",
+            "/api/v1/auth/resend-otp",
+            Some(json!({"tempToken": tt})),
+            &[("Idempotency-Key", "k-2")],
+        )
+        .await;
+    assert_eq!(
+        (early.status, early.body["code"].as_str()),
+        (400, Some("RESEND_COOLDOWN")),
+        "{}",
+        early.body
+    );
+    let wrong = if start.data("sandboxOtp") == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let v = r
+        .post("wrong code", "/auth/verify-otp", json!({"tempToken": tt, "otp": wrong}))
+        .await;
+    assert_eq!(
+        (v.status, v.body["code"].as_str()),
+        (403, Some("INVALID_OTP")),
+        "{}",
+        v.body
+    );
+
+    // Past the breaker cache (5 minutes): a resend in a fresh container reads the country's history.
+    r.t.clock.advance(301);
+    let resent = r
+        .post(
+            "resend (cold breaker cache)",
+            "/auth/resend-otp",
+            json!({"tempToken": tt}),
+        )
+        .await;
+    assert_eq!(resent.status, 200, "{}", resent.body);
+    let v = r
+        .post(
+            "verify (new user)",
+            "/auth/verify-otp",
+            json!({"tempToken": resent.data("tempToken"), "otp": resent.data("sandboxOtp"), "platform": "WEB"}),
+        )
+        .await;
+    assert_eq!(
+        (v.status, v.body["action"].as_str()),
+        (200, Some("COLLECT_PRIMARY")),
+        "{}",
+        v.body
+    );
+    let p = r
+        .post(
+            "onboarding",
+            "/auth/onboarding/primary",
+            json!({"onboardingToken": v.data("onboardingToken"), "firstName": "Asha", "lastName": "Mwangi", "birthDate": "1995-06-15"}),
+        )
+        .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+
+    // Refresh, then reuse of the rotated token (revokes the family).
+    let old = p.data("refreshToken");
+    let fresh = r
+        .post("refresh", "/auth/token/refresh", json!({"refreshToken": old}))
+        .await;
+    assert_eq!(fresh.status, 200, "{}", fresh.body);
+    let reuse = r
+        .post("refresh reuse", "/auth/token/refresh", json!({"refreshToken": old}))
+        .await;
+    assert_eq!(
+        (reuse.status, reuse.body["code"].as_str()),
+        (401, Some("TOKEN_REUSED")),
+        "{}",
+        reuse.body
+    );
+
+    // Sign in again over WhatsApp (with a resend), then revoke.
+    r.t.clock.advance(3600);
+    let (tt, _) = r.start_sign_in("sign-in (WhatsApp)", PHONE, "dev-2", "WHATSAPP").await;
+    r.t.clock.advance(61);
+    let resent = r
+        .post("resend (WhatsApp)", "/auth/resend-otp", json!({"tempToken": tt}))
+        .await;
+    assert_eq!(resent.status, 200, "{}", resent.body);
+    let v = r
+        .post(
+            "verify (sign-in)",
+            "/auth/verify-otp",
+            json!({"tempToken": resent.data("tempToken"), "otp": resent.data("sandboxOtp")}),
+        )
+        .await;
+    assert_eq!(v.status, 200, "{}", v.body);
+    let rv = r
+        .post(
+            "revoke",
+            "/auth/token/revoke",
+            json!({"refreshToken": v.data("refreshToken")}),
+        )
+        .await;
+    assert_eq!(rv.status, 200, "{}", rv.body);
+
+    // A send that fails on every channel gives the checkToken back.
+    r.t.sender.fail(Pipe::Sms);
+    let check = r
+        .post(
+            "failing check",
+            "/auth/check",
+            json!({"identifier": FAILING, "deviceId": "dev-3"}),
+        )
+        .await;
+    let failed = r
+        .post(
+            "failing start",
+            "/auth/passwordless-start",
+            json!({"checkToken": check.data("checkToken"), "channel": "SMS", "deviceId": "dev-3"}),
+        )
+        .await;
+    assert_eq!(
+        (failed.status, failed.body["code"].as_str()),
+        (502, Some("DELIVERY_FAILED")),
+        "{}",
+        failed.body
+    );
+    r.t.sender.failing.lock().unwrap().clear();
+
+    // Two devices sign up one new number: the one that checked first but
+    // verifies last finds the user the other created.
+    let first = r
+        .post(
+            "race: first check",
+            "/auth/check",
+            json!({"identifier": RACED, "deviceId": "dev-a"}),
+        )
+        .await;
+    let (tt_b, code_b) = r.start_sign_in("race: second device", RACED, "dev-b", "SMS").await;
+    let v = r
+        .post(
+            "race: second verify",
+            "/auth/verify-otp",
+            json!({"tempToken": tt_b, "otp": code_b}),
+        )
+        .await;
+    assert_eq!(v.status, 200, "{}", v.body);
+    let start_a = r
+        .post(
+            "race: first start",
+            "/auth/passwordless-start",
+            json!({"checkToken": first.data("checkToken"), "channel": "SMS", "deviceId": "dev-a"}),
+        )
+        .await;
+    assert_eq!(start_a.status, 200, "{}", start_a.body);
+    let v = r
+        .post(
+            "race: first verify (user exists by now)",
+            "/auth/verify-otp",
+            json!({"tempToken": start_a.data("tempToken"), "otp": start_a.data("sandboxOtp")}),
+        )
+        .await;
+    assert_eq!(
+        (v.status, v.body["action"].as_str()),
+        (200, Some("COLLECT_PRIMARY")),
+        "{}",
+        v.body
+    );
+
+    // A code by email, for a user with a verified email.
+    let db = Db::new(r.table.clone());
+    let user = db
+        .user_by_phone(PHONE, r.t.app.now())
+        .await
+        .unwrap()
+        .expect("the user signed up");
+    r.table
+        .inner
+        .update(
+            &user_key(&user.id),
+            vec![
+                Update::set("email", "asha@example.com"),
+                Update::set("email_verified", true),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    r.t.clock.advance(3600);
+    let (tt, _) = r.start_sign_in("sign-in (email)", PHONE, "dev-4", "EMAIL").await;
+    r.t.clock.advance(61);
+    let resent = r
+        .post("resend (email)", "/auth/resend-otp", json!({"tempToken": tt}))
+        .await;
+    assert_eq!(resent.status, 200, "{}", resent.body);
+
+    let jwks = r.send("jwks", "GET", "/.well-known/jwks.json", None, &[]).await;
+    assert_eq!(jwks.status, 200);
+    Recorded {
+        seen: std::mem::take(&mut r.seen),
+        responses: std::mem::take(&mut r.responses),
+    }
+}
+
+#[tokio::test]
+async fn every_call_a_function_makes_is_granted_and_every_grant_is_used() {
+    let seen = record_every_path().await.seen;
+    let doc = iam();
+    let mut problems = Vec::new();
+    for krate in crate_names() {
+        let entry = &doc[&krate];
+        let mut declared: BTreeSet<String> = entry["actions"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(a, _)| a.clone())
+            .filter(|a| a != "secretsmanager:GetSecretValue")
+            .collect();
+        // Delivery over WhatsApp needs the token, not an IAM action.
+        for s in entry["secrets"].as_array().into_iter().flatten() {
+            if s == "WHATSAPP_TOKEN" {
+                declared.insert("secret WHATSAPP_TOKEN".into());
+            }
+        }
+        let used: BTreeMap<String, String> = seen.get(krate.as_str()).cloned().unwrap_or_default();
+        for (action, step) in &used {
+            if !declared.contains(action) {
+                problems.push(format!(
+                    "{krate}: needs {action} (at step {step:?}) but deploy/iam.json does not grant it"
+                ));
+            }
+        }
+        for action in &declared {
+            if !used.contains_key(action) {
+                problems.push(format!("{krate}: deploy/iam.json grants {action}, which no step used"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+// ------------------------------------------- responses against OpenAPI
+
+/// `schema`, following a `$ref` into `doc`.
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(r) => {
+            let target = doc
+                .pointer(r.trim_start_matches('#'))
+                .unwrap_or_else(|| panic!("openapi.yaml: dangling $ref {r}"));
+            resolve(doc, target)
+        }
+        None => schema,
+    }
+}
+
+fn type_matches(t: &str, v: &Value) -> bool {
+    match t {
+        "null" => v.is_null(),
+        "boolean" => v.is_boolean(),
+        "integer" => v.is_i64() || v.is_u64(),
+        "number" => v.is_number(),
+        "string" => v.is_string(),
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        _ => false,
+    }
+}
+
+/// The problems of `v` against `schema`: the JSON Schema keywords
+/// openapi.yaml uses (`$ref`, `type`, `const`, `enum`, `oneOf`, `anyOf`,
+/// `allOf`, `required`, `properties`, `additionalProperties`, `items`,
+/// `minItems`, `maxItems`, `minLength`). Formats and patterns are not checked.
+fn schema_problems(doc: &Value, schema: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
+    let schema = resolve(doc, schema);
+    if let Some(c) = schema.get("const")
+        && v != c
+    {
+        out.push(format!("{at}: {v} is not {c}"));
+    }
+    if let Some(e) = schema.get("enum").and_then(Value::as_array)
+        && !e.contains(v)
+    {
+        out.push(format!("{at}: {v} is not one of {e:?}"));
+    }
+    if let Some(t) = schema.get("type") {
+        let types = as_list(t);
+        if !types.iter().any(|t| t.as_str().is_some_and(|t| type_matches(t, v))) {
+            out.push(format!("{at}: {v} is not of type {t}"));
+            return;
+        }
+    }
+    let matching = |subs: &Value| -> usize {
+        as_list(subs)
+            .iter()
+            .filter(|sub| {
+                let mut e = Vec::new();
+                schema_problems(doc, sub, v, at, &mut e);
+                e.is_empty()
+            })
+            .count()
+    };
+    if let Some(subs) = schema.get("oneOf")
+        && matching(subs) != 1
+    {
+        out.push(format!("{at}: {v} matches {} of oneOf, not one", matching(subs)));
+    }
+    if let Some(subs) = schema.get("anyOf")
+        && matching(subs) == 0
+    {
+        out.push(format!("{at}: {v} matches none of anyOf"));
+    }
+    for sub in as_list(&schema["allOf"]) {
+        schema_problems(doc, &sub, v, at, out);
+    }
+    if let Some(obj) = v.as_object() {
+        for r in as_list(&schema["required"]) {
+            if let Some(r) = r.as_str()
+                && !obj.contains_key(r)
+            {
+                out.push(format!("{at}: no required field {r}"));
+            }
+        }
+        let props = schema["properties"].as_object();
+        for (k, field) in obj {
+            let here = format!("{at}.{k}");
+            match props.and_then(|p| p.get(k)) {
+                Some(sub) => schema_problems(doc, sub, field, &here, out),
+                None => match schema.get("additionalProperties") {
+                    Some(Value::Bool(false)) => out.push(format!("{at}: field {k} is not in the schema")),
+                    Some(sub @ Value::Object(_)) => schema_problems(doc, sub, field, &here, out),
+                    _ => {}
+                },
+            }
+        }
+    }
+    if let Some(items) = v.as_array() {
+        if let Some(sub) = schema.get("items") {
+            for (i, item) in items.iter().enumerate() {
+                schema_problems(doc, sub, item, &format!("{at}[{i}]"), out);
+            }
+        }
+        if schema["minItems"].as_u64().is_some_and(|n| (items.len() as u64) < n)
+            || schema["maxItems"].as_u64().is_some_and(|n| (items.len() as u64) > n)
+        {
+            out.push(format!("{at}: {} items is out of bounds", items.len()));
+        }
+    }
+    if let (Some(s), Some(n)) = (v.as_str(), schema["minLength"].as_u64())
+        && (s.chars().count() as u64) < n
+    {
+        out.push(format!("{at}: shorter than {n}"));
+    }
+}
+
+#[test]
+fn the_schema_check_catches_a_renamed_a_missing_and_a_mistyped_field() {
+    let doc = openapi();
+    let schema = json!({"$ref": "#/components/schemas/RefreshResponse"});
+    let good = json!({"success": true, "httpStatus": "OK", "message": "m", "action": null,
+        "action_time": "2026-04-03T10:30:45", "data": {"accessToken": "a", "refreshToken": "r", "expiresIn": 3600}});
+    let mut p = Vec::new();
+    schema_problems(&doc, &schema, &good, "$", &mut p);
+    assert_eq!(p, Vec::<String>::new());
+    let mut bad = good.clone();
+    bad["data"] = json!({"access_token": "a", "refreshToken": 5, "expiresIn": 3600});
+    schema_problems(&doc, &schema, &bad, "$", &mut p);
+    assert_reported(&p, "$.data: no required field accessToken");
+    assert_reported(&p, "$.data: field access_token is not in the schema");
+    assert_reported(&p, "$.data.refreshToken: 5 is not of type");
+}
+
+#[tokio::test]
+async fn every_response_of_every_function_matches_its_openapi_schema() {
+    let doc = openapi();
+    let recorded = record_every_path().await;
+    let mut problems = Vec::new();
+    let mut statuses: BTreeSet<(String, u16)> = BTreeSet::new();
+    for (step, method, path, status, body) in &recorded.responses {
+        let op = &doc["paths"][path][method.to_ascii_lowercase()];
+        let response = resolve(&doc, &op["responses"][status.to_string()]);
+        if response.is_null() {
+            problems.push(format!("{step}: {method} {path} documents no {status} response"));
+            continue;
+        }
+        let schema = &response["content"]["application/json"]["schema"];
+        schema_problems(&doc, schema, body, &format!("{step} ({status})"), &mut problems);
+        statuses.insert((format!("{method} {path}"), *status));
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+    // Each function answered, and some errors were among the answers.
+    assert!(statuses.iter().any(|(_, s)| *s == 502) && statuses.iter().any(|(_, s)| *s == 401));
+    assert_eq!(
+        statuses.iter().map(|(r, _)| r.clone()).collect::<BTreeSet<_>>().len(),
+        function_crates().len()
+    );
+}
