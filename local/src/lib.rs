@@ -13,6 +13,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use lambda_http::RequestExt;
 use lambda_http::aws_lambda_events::apigw::{
     ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
 };
@@ -102,19 +103,27 @@ async fn dispatch(
         );
         return res;
     }
-    let route = routes.iter().find(|r| r.path == path);
-    let res = match route {
-        None => error_response(&app, &Error::NotFound("No such route")),
-        Some(r) if r.method != method.as_str() => {
-            let mut res = error_response(&app, &Error::NotFound("No such route"));
-            *res.status_mut() = http::StatusCode::METHOD_NOT_ALLOWED;
+    let matching: Vec<(&Route, Vec<(String, String)>)> = routes
+        .iter()
+        .filter_map(|r| match_path(r.path, &path).map(|params| (r, params)))
+        .collect();
+    let found = matching.iter().find(|(r, _)| r.method == method.as_str());
+    let res = match (found, matching.is_empty()) {
+        (None, true) => error_response(&app, &Error::NotFound("No such route")),
+        (None, false) => {
+            let allow: Vec<&str> = matching.iter().map(|(r, _)| r.method).collect();
+            let mut res = error_response(&app, &Error::MethodNotAllowed);
+            if let Ok(v) = http::HeaderValue::from_str(&allow.join(", ")) {
+                res.headers_mut().insert(http::header::ALLOW, v);
+            }
             res
         }
-        Some(r) => match to_lambda(req, peer).await {
+        (Some((r, params)), _) => match to_lambda(req, peer, params.clone()).await {
             Ok(lreq) => (r.handler)(app.clone(), lreq).await,
             Err(e) => error_response(&app, &e),
         },
     };
+    let route = found.map(|(r, _)| *r).or(matching.first().map(|(r, _)| *r));
     if log {
         eprintln!(
             "{} {} {} {:.1}ms",
@@ -127,8 +136,68 @@ async fn dispatch(
     from_lambda(res)
 }
 
+/// The path parameters of `path` when it matches the route template
+/// `template` (`/api/v1/users/{id}`: a `{name}` segment matches one
+/// non-empty segment), as API Gateway would give them.
+pub fn match_path(template: &str, path: &str) -> Option<Vec<(String, String)>> {
+    let (t, p): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
+    if t.len() != p.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    for (ts, ps) in t.iter().zip(&p) {
+        match ts.strip_prefix('{').and_then(|n| n.strip_suffix('}')) {
+            Some(name) if !ps.is_empty() => params.push((name.to_owned(), percent_decode(ps))),
+            Some(_) => return None,
+            None if ts == ps => {}
+            None => return None,
+        }
+    }
+    Some(params)
+}
+
+/// `%XX` escapes decoded; an invalid escape is kept as it is, invalid
+/// UTF-8 is replaced.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let (Some(h), Some(l)) = (b.get(i + 1).and_then(|c| hex(*c)), b.get(i + 2).and_then(|c| hex(*c)))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The query string as API Gateway's `queryStringParameters` (repeated
+/// names keep every value).
+fn query_params(query: Option<&str>) -> lambda_http::aws_lambda_events::query_map::QueryMap {
+    let mut map: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (k, v) = (
+            percent_decode(&k.replace('+', " ")),
+            percent_decode(&v.replace('+', " ")),
+        );
+        map.entry(k).or_default().push(v);
+    }
+    map.into()
+}
+
 /// The API Gateway v2 request a Lambda would receive.
-async fn to_lambda(req: hyper::Request<Incoming>, peer: SocketAddr) -> Result<lambda_http::Request, Error> {
+async fn to_lambda(
+    req: hyper::Request<Incoming>,
+    peer: SocketAddr,
+    path_params: Vec<(String, String)>,
+) -> Result<lambda_http::Request, Error> {
     let (parts, body) = req.into_parts();
     let bytes = Limited::new(body, nambari_http::body::MAX_BODY)
         .collect()
@@ -148,7 +217,11 @@ async fn to_lambda(req: hyper::Request<Incoming>, peer: SocketAddr) -> Result<la
     let mut ctx = ApiGatewayV2httpRequestContext::default();
     ctx.http = http_desc;
     lreq.extensions_mut().insert(RequestContext::ApiGatewayV2(ctx));
-    Ok(lreq)
+    let query = query_params(lreq.uri().query());
+    let path_params: std::collections::HashMap<String, String> = path_params.into_iter().collect();
+    Ok(lreq
+        .with_query_string_parameters(query)
+        .with_path_parameters(path_params))
 }
 
 fn from_lambda(res: Response) -> hyper::Response<Full<Bytes>> {

@@ -771,8 +771,11 @@ fn parse_device_extras(name: Option<&str>, platform: Option<&str>) -> Result<(Op
             &mut n,
             match name.map(str::trim) {
                 None | Some("") => Ok(None),
-                Some(s) if s.chars().count() <= 100 && !s.chars().any(char::is_control) => Ok(Some(s.to_owned())),
-                Some(_) => Err(Error::field("deviceName", "must be at most 100 printable characters")),
+                Some(s) if s.chars().count() <= 100 && !crate::text::has_unsafe_chars(s) => Ok(Some(s.to_owned())),
+                Some(_) => Err(Error::field(
+                    "deviceName",
+                    "must be at most 100 printable characters, without direction overrides",
+                )),
             },
         ),
         field(&mut p, platform.map(Platform::parse).transpose()),
@@ -1054,9 +1057,7 @@ fn parse_name(v: Option<&str>, name: &str) -> Result<String> {
     if n > 50 {
         return Err(Error::field(name, "must be 1–50 characters"));
     }
-    if s.chars()
-        .any(|c| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
-    {
+    if crate::text::has_unsafe_chars(s) {
         return Err(Error::field(
             name,
             "must not contain control or direction-override characters",
@@ -1247,9 +1248,15 @@ pub async fn refresh(app: &App, refresh_token: Option<&str>) -> Result<Refreshed
         revoke_family(app, &session).await?;
         return Err(Error::TokenReused);
     }
-    // Rotate the family's live token (the presented one, or within the grace
-    // window its successor).
-    let live = session.current_rt.clone();
+    // Rotate the presented token, or within the grace window its successor.
+    // Never the successor otherwise: a request that read the presented token
+    // as active before a concurrent rotation must fail its condition (and be
+    // reuse), not rotate the token the other request just issued.
+    let live = if record.status == RT_ACTIVE {
+        hash.clone()
+    } else {
+        session.current_rt.clone()
+    };
     let next = RefreshToken::generate()?;
     let next_hash = next.hash();
     let new_record = RefreshRecord {

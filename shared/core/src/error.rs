@@ -63,6 +63,10 @@ pub enum Error {
     Conflict(&'static str),
     #[error("The code could not be delivered")]
     DeliveryFailed,
+    /// The route exists, with another method (local mode; API Gateway
+    /// answers this itself when deployed).
+    #[error("This route does not accept this method")]
+    MethodNotAllowed,
     /// The store is throttled or unreachable (503); the cause is kept.
     #[error("The service is temporarily unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -100,6 +104,7 @@ impl Error {
             Error::NotFound(_) => "NOT_FOUND",
             Error::Conflict(_) => "CONFLICT",
             Error::DeliveryFailed => "DELIVERY_FAILED",
+            Error::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Error::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Error::Internal(_) => "INTERNAL",
         }
@@ -127,6 +132,7 @@ impl Error {
             | Error::PasswordNotSet
             | Error::OauthNotLinked => 403,
             Error::NotFound(_) => 404,
+            Error::MethodNotAllowed => 405,
             Error::Conflict(_) => 409,
             Error::PayloadTooLarge => 413,
             Error::Validation(_) => 422,
@@ -171,6 +177,10 @@ impl From<TableError> for Error {
     fn from(e: TableError) -> Self {
         match e {
             TableError::Unavailable(source) => Error::Unavailable(source),
+            // A conflict that outlived its retries: busy, try again (503).
+            TableError::TransactionCanceled(v) if !v.iter().any(|f| *f) => {
+                Error::Unavailable("transaction conflict with a concurrent request".into())
+            }
             other => Error::Internal(other.to_string()),
         }
     }

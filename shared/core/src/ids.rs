@@ -101,8 +101,11 @@ impl DeviceId {
         if t.is_empty() {
             return Err(Error::field("deviceId", "must not be empty"));
         }
-        if t.chars().count() > Self::MAX_LEN || t.chars().any(char::is_control) {
-            return Err(Error::field("deviceId", "must be at most 128 printable characters"));
+        if t.chars().count() > Self::MAX_LEN || crate::text::has_unsafe_chars(t) {
+            return Err(Error::field(
+                "deviceId",
+                "must be at most 128 printable characters, without direction overrides",
+            ));
         }
         Ok(Self(t.to_owned()))
     }

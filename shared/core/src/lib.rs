@@ -21,6 +21,7 @@ pub mod repo;
 pub mod secrets;
 pub mod sender;
 pub mod table;
+pub mod text;
 pub mod tokens;
 
 #[cfg(any(test, feature = "test-util"))]

@@ -250,6 +250,15 @@ pub fn put_new<T: Serialize>(key: &Key, record: &T, now: i64) -> Result<Write> {
     })
 }
 
+/// Retries of a transaction cancelled by a conflict (see [`Db::transact`]).
+pub const CONFLICT_RETRIES: u32 = 2;
+
+/// A transaction cancelled by a conflict alone: no condition failed, so
+/// nothing was written and it may be tried again.
+pub fn is_conflict(e: &crate::table::TableError) -> bool {
+    matches!(e, crate::table::TableError::TransactionCanceled(v) if !v.iter().any(|f| *f))
+}
+
 /// The typed layer over the table; counts the round trips it makes.
 #[derive(Clone)]
 pub struct Db {
@@ -321,9 +330,27 @@ impl Db {
         self.table.delete(key, cond).await
     }
 
+    /// All `writes` or none. A transaction cancelled only by a conflict with
+    /// another one on the same items (DynamoDB's `TransactionConflict`: no
+    /// condition failed, nothing was written) is tried again, up to
+    /// [`CONFLICT_RETRIES`] times after a short random pause; conditions are
+    /// evaluated afresh each time.
     pub async fn transact(&self, writes: Vec<Write>) -> Result<(), crate::table::TableError> {
-        self.count();
-        self.table.transact(writes).await
+        let mut attempt = 0;
+        loop {
+            self.count();
+            let result = self.table.transact(writes.clone()).await;
+            match result {
+                Err(e) if is_conflict(&e) && attempt < CONFLICT_RETRIES => {
+                    attempt += 1;
+                    let jitter = crate::crypto::random_bytes::<1>()
+                        .map(|b| u64::from(b[0]) % 20)
+                        .unwrap_or(0);
+                    tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt) + jitter)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// The user with this phone number: the uniqueness item, then the user.

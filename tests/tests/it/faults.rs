@@ -490,7 +490,6 @@ async fn a_start_committed_but_unacknowledged_sends_nothing_and_the_user_restart
 // ---------------------------------------------------------------- transaction conflicts
 
 #[tokio::test]
-#[ignore = "BUG: TransactionCanceled with no failed condition (DynamoDB TransactionConflict) maps to 500 INTERNAL in auth.rs (map_store); should retry or 503"]
 async fn a_start_that_loses_a_transaction_conflict_is_not_a_500() {
     // DynamoDB cancels a transaction that overlaps another one on any of its
     // items (TransactionConflict) — e.g. two sends from one IP, or any two
@@ -512,7 +511,6 @@ async fn a_start_that_loses_a_transaction_conflict_is_not_a_500() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: a refresh whose rotation loses a TransactionConflict gets 500 and is not treated as concurrent reuse, so the family survives"]
 async fn a_refresh_that_loses_a_transaction_conflict_is_not_a_500() {
     // The rotation's items (the session and its refresh-token records) are
     // only written by a refresh or revoke of the same family, so a conflict

@@ -318,19 +318,16 @@ async fn twenty_refreshes(store: Store) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: refresh rotates session.current_rt, not the presented token, so a request that read the old token as active before another rotated it rotates the successor too: 2+ pairs (intermittent; see the deterministic test below)"]
 async fn twenty_concurrent_refreshes_with_one_token_make_one_pair_and_revoke_the_family_in_memory() {
     twenty_refreshes(Store::Memory).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: refresh rotates session.current_rt, not the presented token, so a request that read the old token as active before another rotated it rotates the successor too: 2+ pairs (intermittent; see the deterministic test below)"]
 async fn twenty_concurrent_refreshes_with_one_token_make_one_pair_and_revoke_the_family_on_dynamodb() {
     twenty_refreshes(Store::Dynamo).await;
 }
 
 #[tokio::test]
-#[ignore = "BUG: a refresh that read its token as active before a concurrent rotation then rotates the successor (session.current_rt) and gets a second pair instead of TOKEN_REUSED"]
 async fn a_refresh_token_presented_twice_at_once_yields_one_pair_even_when_one_request_reads_stale_state() {
     // Deterministic form of the race above: request B reads the refresh
     // record (still active), is held before reading the session, request A
