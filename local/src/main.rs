@@ -37,7 +37,14 @@ OPTIONS:
 Every setting of the README (TEST_PHONE_NUMBERS, OTP_TTL_SECONDS, …) is read
 from the environment; SANDBOX defaults to true here. Real senders need
 WEBOTP_DOMAIN and SES_FROM_ADDRESS, and for WhatsApp WHATSAPP_PHONE_NUMBER_ID
-and WHATSAPP_TOKEN (the token itself).";
+and WHATSAPP_TOKEN (the token itself). A new integrator API key is printed at
+start; API_KEY_PEPPER (hex) sets the pepper keys are hashed with (default: a
+fixed development value, so nambari-admin can add keys with the same one).";
+
+/// Local mode's API-key pepper when `API_KEY_PEPPER` is unset (hex of
+/// "nambari-local-api-key-pepper"). A development value: deployed stages
+/// read theirs from Secrets Manager.
+const LOCAL_API_KEY_PEPPER: &str = "6e616d626172692d6c6f63616c2d6170692d6b65792d706570706572";
 
 struct Args {
     port: u16,
@@ -170,14 +177,19 @@ async fn start() -> Result<(), String> {
             }
         ),
     };
-    let app = Arc::new(App::new(
-        settings,
-        table,
-        Arc::new(SystemClock),
-        Arc::new(keys),
-        pepper,
-        sender,
-    ));
+    let mut app = App::new(settings, table, Arc::new(SystemClock), Arc::new(keys), pepper, sender);
+    // The API-key pepper: API_KEY_PEPPER, else local mode's fixed default
+    // (so `nambari-admin` can make keys for a local mode on DynamoDB).
+    let api_pepper_hex = lookup("API_KEY_PEPPER").unwrap_or_else(|| LOCAL_API_KEY_PEPPER.to_owned());
+    let api_pepper = nambari_core::secrets::parse_pepper(&api_pepper_hex, "API_KEY_PEPPER").map_err(|e| e.0)?;
+    app.api_key_pepper = Some(Arc::new(nambari_core::secrets::Live::new(api_pepper)));
+    nambari_http::config::attach_adapters(&mut app, &lookup)
+        .await
+        .map_err(|e| e.to_string())?;
+    let api_key = nambari_core::apikeys::create(&app, "local mode", &[], false)
+        .await
+        .map_err(|e| format!("creating the local API key: {e:?}"))?;
+    let app = Arc::new(app);
     let listener = TcpListener::bind(("127.0.0.1", args.port))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
@@ -187,6 +199,10 @@ async fn start() -> Result<(), String> {
         if sandbox { "on" } else { "off" },
         if limits { "on" } else { "off" },
         set.current.kid
+    );
+    eprintln!(
+        "integrator API key (all scopes): {}",
+        nambari_core::apikeys::reveal(&api_key)
     );
     tokio::select! {
         _ = nambari_local::serve(app, listener, !args.quiet) => {}

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use nambari_core::channel::Pipe;
-use nambari_core::sender::{OtpMessage, SendError, Sender};
+use nambari_core::sender::{InviteMessage, OtpMessage, SendError, Sender};
 use nambari_core::table::{Cond, Item, Key, Page, Query, Table, TableError, TableResult, Update, Write};
 
 /// Text carried by every injected store error. It must reach the log (the
@@ -379,6 +379,23 @@ impl Sender for FaultySender {
         let delay = self.failing.lock().unwrap().get(&msg.pipe).copied();
         match delay {
             None => self.inner.send(msg).await,
+            Some(d) => {
+                if !d.is_zero() {
+                    tokio::time::sleep(d).await;
+                }
+                Err(SendError {
+                    pipe: msg.pipe,
+                    reason: "injected: provider unavailable".into(),
+                })
+            }
+        }
+    }
+
+    async fn send_invite(&self, msg: &InviteMessage) -> Result<(), SendError> {
+        self.attempts.fetch_add(1, Ordering::Relaxed);
+        let delay = self.failing.lock().unwrap().get(&msg.pipe).copied();
+        match delay {
+            None => self.inner.send_invite(msg).await,
             Some(d) => {
                 if !d.is_zero() {
                     tokio::time::sleep(d).await;

@@ -96,6 +96,20 @@ impl Rig {
 
     /// Local mode on any table (wrapped in a [`FaultyTable`]).
     pub async fn start_on(inner: Arc<dyn Table>, settings: Settings) -> Rig {
+        Self::start_edited(inner, settings, |_| {}).await
+    }
+
+    /// As [`Rig::start_with`], with `edit` applied to the App before it
+    /// serves (to install an idToken verifier, an events recorder, …).
+    pub async fn start_with_app(store: Store, settings: Settings, edit: impl FnOnce(&mut App)) -> Rig {
+        let inner: Arc<dyn Table> = match store {
+            Store::Memory => Arc::new(MemoryTable::new()),
+            Store::Dynamo => Arc::new(crate::moto::fresh_table(crate::moto::shared()).await),
+        };
+        Self::start_edited(inner, settings, edit).await
+    }
+
+    async fn start_edited(inner: Arc<dyn Table>, settings: Settings, edit: impl FnOnce(&mut App)) -> Rig {
         let table = Arc::new(FaultyTable::new(inner.clone()));
         let clock = Arc::new(FixedClock::at_secs(T0));
         let delivered = Arc::new(RecordingSender::default());
@@ -112,6 +126,7 @@ impl Rig {
             sender.clone(),
         );
         app.metrics = metrics.clone();
+        edit(&mut app);
         let app = Arc::new(app);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
@@ -151,6 +166,21 @@ impl Rig {
             body.to_string().into_bytes(),
             Some("application/json"),
             headers,
+        )
+        .await
+        .reply()
+    }
+
+    /// `METHOD /api/v1{path}` with an optional JSON body and bearer token.
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>, bearer: Option<&str>) -> Reply {
+        let auth = bearer.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+        self.raw(
+            method,
+            &format!("/api/v1{path}"),
+            body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
+            Some("application/json"),
+            &headers,
         )
         .await
         .reply()

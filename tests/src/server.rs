@@ -9,7 +9,7 @@ use hyper::body::Bytes;
 use nambari_core::clock::FixedClock;
 use nambari_core::memory::MemoryTable;
 use nambari_core::metrics::RecordingMetrics;
-use nambari_core::sender::{OtpMessage, RecordingSender, SendError, Sender};
+use nambari_core::sender::{InviteMessage, OtpMessage, RecordingSender, SendError, Sender};
 use nambari_core::table::Table;
 use nambari_core::testing::{self, TestApp};
 use nambari_core::{App, config::Settings};
@@ -176,5 +176,10 @@ impl Sender for Tee {
     async fn send(&self, msg: &OtpMessage) -> Result<(), SendError> {
         self.via.send(msg).await?;
         self.recorder.send(msg).await
+    }
+
+    async fn send_invite(&self, msg: &InviteMessage) -> Result<(), SendError> {
+        self.via.send_invite(msg).await?;
+        self.recorder.send_invite(msg).await
     }
 }

@@ -56,7 +56,7 @@ fn content(data: String) -> Result<Content, SendError> {
 impl Sender for SesEmailSender {
     #[instrument(skip_all, fields(to = %msg.masked_to()))]
     async fn send(&self, msg: &OtpMessage) -> Result<(), SendError> {
-        let email = self.templates.email(&msg.locale, &msg.code);
+        let email = self.templates.with_ttl(msg.ttl).email(&msg.locale, &msg.code);
         let message = Message::builder()
             .subject(content(email.subject)?)
             .body(

@@ -6,7 +6,7 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use nambari_core::channel::Pipe;
 use nambari_core::config::Settings;
 use nambari_core::messages::Templates;
-use nambari_core::sender::{OtpMessage, SendError, Sender};
+use nambari_core::sender::{InviteMessage, OtpMessage, SendError, Sender};
 use tracing::{debug, instrument};
 
 use crate::sdk::{sdk_config, sdk_reason, send_timeouts};
@@ -68,18 +68,43 @@ fn attribute(value: &str) -> Result<MessageAttributeValue, SendError> {
 impl Sender for SnsSmsSender {
     #[instrument(skip_all, fields(to = %msg.masked_to()))]
     async fn send(&self, msg: &OtpMessage) -> Result<(), SendError> {
-        let mut publish = self
-            .client
-            .publish()
-            .phone_number(&msg.to)
-            .message(self.templates.sms(&msg.locale, &msg.code))
-            .message_attributes("AWS.SNS.SMS.SMSType", attribute("Transactional")?);
+        let publish = self.with_attributes(
+            self.client
+                .publish()
+                .phone_number(&msg.to)
+                .message(self.templates.with_ttl(msg.ttl).sms(&msg.locale, &msg.code)),
+        )?;
+        self.publish(publish).await
+    }
+
+    #[instrument(skip_all)]
+    async fn send_invite(&self, msg: &InviteMessage) -> Result<(), SendError> {
+        let text = nambari_core::messages::invite_sms(&msg.locale, &msg.link);
+        let publish = self.with_attributes(self.client.publish().phone_number(&msg.to).message(text))?;
+        self.publish(publish).await
+    }
+}
+
+impl SnsSmsSender {
+    /// The transactional type, sender id and origination number attributes.
+    fn with_attributes(
+        &self,
+        mut publish: aws_sdk_sns::operation::publish::builders::PublishFluentBuilder,
+    ) -> Result<aws_sdk_sns::operation::publish::builders::PublishFluentBuilder, SendError> {
+        publish = publish.message_attributes("AWS.SNS.SMS.SMSType", attribute("Transactional")?);
         if let Some(id) = &self.sender_id {
             publish = publish.message_attributes("AWS.SNS.SMS.SenderID", attribute(id)?);
         }
         if let Some(number) = &self.origination_number {
             publish = publish.message_attributes("AWS.MM.SMS.OriginationNumber", attribute(number)?);
         }
+        Ok(publish)
+    }
+
+    async fn publish(
+        &self,
+        publish: aws_sdk_sns::operation::publish::builders::PublishFluentBuilder,
+    ) -> Result<(), SendError> {
         match publish.send().await {
             Ok(out) => {
                 debug!(message_id = out.message_id().unwrap_or(""), "SMS published");

@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::events::{Events, NoEvents};
 use crate::limits::BreakerCache;
 use crate::metrics::{Metrics, StdoutMetrics};
+use crate::oauth::IdTokenVerifier;
 use crate::otp::Pepper;
 use crate::repo::Db;
 use crate::secrets::Live;
@@ -29,6 +31,10 @@ pub struct App {
     pub metrics: Arc<dyn Metrics>,
     /// Circuit-breaker thresholds per calling code, cached for 5 minutes.
     pub breaker: BreakerCache,
+    /// Where events go (SNS `EVENTS_TOPIC_ARN`; nowhere by default).
+    pub events: Arc<dyn Events>,
+    /// Checks Google and Apple idTokens (none when no provider is configured).
+    pub oauth: Option<Arc<dyn IdTokenVerifier>>,
 }
 
 impl App {
@@ -50,6 +56,8 @@ impl App {
             sender,
             metrics: Arc::new(StdoutMetrics),
             breaker: BreakerCache::default(),
+            events: Arc::new(NoEvents),
+            oauth: None,
         }
     }
 

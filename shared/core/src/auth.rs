@@ -13,17 +13,18 @@ use tracing::{info, warn};
 use crate::app::App;
 use crate::channel::{Channel, Pipe};
 use crate::error::{Error, FieldErrors, Result};
+use crate::events::{Event, EventType, emit};
 use crate::ids::{DeviceId, SessionId, UserId, random_base62};
 use crate::limits::{Counter, DAY, HOUR, Rule, breaker_threshold, calling_code, refusal_metric, trailing_days};
 use crate::mask::{mask_email, mask_phone};
 use crate::otp::OtpCode;
 use crate::phone::PhoneNumber;
 use crate::repo::{
-    Db, OnboardingFlags, OtpSession, Platform, RT_ACTIVE, RT_ROTATED, RefreshRecord, Session, User, from_item, jti_key,
-    otp_key, put_new, refresh_key, session_key, to_item, user_key,
+    Db, KnownDevice, OnboardingFlags, OtpSession, Platform, RT_ACTIVE, RT_ROTATED, RefreshRecord, Session, User,
+    device_key, from_item, jti_key, otp_key, put_new, refresh_key, session_key, to_item, user_key,
 };
 use crate::sender::OtpMessage;
-use crate::table::{Cond, EXPIRES_AT, Item, TableError, Update, Write};
+use crate::table::{Cond, EXPIRES_AT, Item, Key, TableError, Update, Write};
 use crate::tokens::{Claims, REFRESH_TTL, RefreshToken, TokenKind};
 
 /// The OTP purpose of passwordless sign-in.
@@ -102,6 +103,36 @@ pub struct AccessBody {
     pub sid: SessionId,
     pub amr: Vec<String>,
     pub onb: OnboardingFlags,
+    /// When the user last proved the phone or the password (OIDC `auth_time`).
+    #[serde(default)]
+    pub auth_time: i64,
+}
+
+/// Claims of a stepUpToken (`sub` is the user id): what the PIN allowed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StepUpBody {
+    pub scope: String,
+    /// The session the PIN was entered in.
+    pub sid: SessionId,
+}
+
+/// Claims of a resetToken (`sub` is the user id).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ResetBody {
+    pub phone: String,
+    /// The device the reset started on: it gets the new session.
+    pub did: String,
+}
+
+/// Claims of a deviceVerificationToken (its `jti` is the OTP session id).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DeviceVerificationBody {
+    pub phone: String,
+    pub uid: UserId,
+    #[serde(default)]
+    pub dname: Option<String>,
+    #[serde(default)]
+    pub plt: Option<Platform>,
 }
 
 /// Account tiers from the birthdate (SPEC §2).
@@ -169,7 +200,8 @@ pub fn blocked_until(app: &App, user: &User) -> Option<String> {
     (until > today(app)).then(|| fmt_date(until))
 }
 
-fn user_tier(app: &App, user: &User) -> Tier {
+/// The tier of `user` today (RESTRICTED when the birthdate is unknown).
+pub fn tier_of_user(app: &App, user: &User) -> Tier {
     user.birth_date
         .as_deref()
         .and_then(parse_date)
@@ -177,8 +209,9 @@ fn user_tier(app: &App, user: &User) -> Tier {
         .unwrap_or(Tier::Restricted)
 }
 
-/// Writes that open a new session for `user` on `device`, and its tokens.
-fn session_writes(
+/// Writes that open a new session for `user` on `device` (and mark the
+/// device known), and its tokens.
+pub(crate) fn session_writes(
     app: &App,
     user: &User,
     device: &DeviceInfo,
@@ -193,12 +226,14 @@ fn session_writes(
         device_id: device.device_id.clone(),
         device_name: device.device_name.clone(),
         platform: device.platform,
-        amr: amr.clone(),
+        amr,
         created_at: now,
         last_used_at: now,
         current_rt: refresh.hash(),
         revoked: false,
         expires_at: now + REFRESH_TTL,
+        epoch: user.session_epoch,
+        auth_time: now,
     };
     let record = RefreshRecord {
         sid: sid.clone(),
@@ -210,8 +245,9 @@ fn session_writes(
     let writes = vec![
         put_new(&session_key(&user.id, &sid), &session, now)?,
         put_new(&refresh_key(&session.current_rt), &record, now)?,
+        known_device_write(app, user, &device.device_id, now)?,
     ];
-    let access_token = access_token(app, user, &sid, amr, now)?;
+    let access_token = access_token(app, user, &session, now)?;
     Ok((
         writes,
         Tokens {
@@ -223,15 +259,30 @@ fn session_writes(
     ))
 }
 
-/// A signed access token for `user` in session `sid`.
-pub fn access_token(app: &App, user: &User, sid: &SessionId, amr: Vec<String>, now: i64) -> Result<String> {
+/// The write that marks `device_id` known for `user` until
+/// `DEVICE_TRUST_DAYS` from now.
+pub(crate) fn known_device_write(app: &App, user: &User, device_id: &str, now: i64) -> Result<Write> {
+    let device = KnownDevice {
+        device_id: device_id.to_owned(),
+        last_seen: now,
+        expires_at: now + app.settings.device_trust,
+    };
+    Ok(Write::Put {
+        item: to_item(&device_key(&user.id, device_id), &device)?,
+        cond: None,
+    })
+}
+
+/// A signed access token for `user` in `session`.
+pub fn access_token(app: &App, user: &User, session: &Session, now: i64) -> Result<String> {
     let body = AccessBody {
         phone: user.phone.clone(),
         ctry: user.country.clone(),
-        tier: user_tier(app, user),
-        sid: sid.clone(),
-        amr,
+        tier: tier_of_user(app, user),
+        sid: session.sid.clone(),
+        amr: session.amr.clone(),
         onb: user.flags(),
+        auth_time: session.auth_time,
     };
     Ok(app.keys.issue(TokenKind::Access, user.id.as_str(), body, now)?.0)
 }
@@ -243,7 +294,7 @@ fn map_store(e: TableError) -> Error {
 // ---------------------------------------------------------------- limits
 
 /// Logs and counts a refusal by `counter`, and returns the 429.
-fn refused(app: &App, counter: &Counter, country: &str, now: i64) -> Error {
+pub(crate) fn refused(app: &App, counter: &Counter, country: &str, now: i64) -> Error {
     if counter.rule == Rule::CountryBreaker {
         warn!(
             rule = counter.rule.as_str(),
@@ -262,7 +313,7 @@ fn failure_counter(app: &App, phone: &str, now: i64) -> Counter {
 }
 
 /// Whether limits apply to `phone` (they are off, or it is a test number).
-fn limited(app: &App, phone: &str) -> bool {
+pub(crate) fn limited(app: &App, phone: &str) -> bool {
     app.settings.limits.enabled && !app.settings.is_test_number(phone)
 }
 
@@ -270,16 +321,23 @@ fn limited(app: &App, phone: &str) -> bool {
 /// writes: per phone, IP and device, the country's daily budget and its
 /// circuit breaker (incremented), and the phone's failed-verification
 /// budget (only checked). Empty for test numbers or with limits off.
-async fn send_guard(app: &App, phone: &str, device: &str, ip: Option<&str>, now: i64) -> Result<Vec<(Counter, bool)>> {
+pub(crate) async fn send_guard(
+    app: &App,
+    phone: &str,
+    device: &str,
+    ip: Option<&str>,
+    now: i64,
+) -> Result<Vec<(Counter, bool)>> {
     if !limited(app, phone) {
         return Ok(Vec::new());
     }
     let l = &app.settings.limits;
     let cc = calling_code(phone);
-    let mut out = vec![
-        (Counter::new(Rule::Phone, phone, l.phone, now), true),
-        (Counter::new(Rule::Device, device, l.device, now), true),
-    ];
+    let mut out = vec![(Counter::new(Rule::Phone, phone, l.phone, now), true)];
+    // The one-step flow may not name a device.
+    if !device.is_empty() {
+        out.push((Counter::new(Rule::Device, device, l.device, now), true));
+    }
     if let Some(ip) = ip {
         out.push((Counter::new(Rule::Ip, ip, l.ip, now), true));
     }
@@ -318,7 +376,7 @@ async fn send_guard(app: &App, phone: &str, device: &str, ip: Option<&str>, now:
 }
 
 /// The writes of a guard: increments, or checks for budgets only read.
-fn guard_writes(guard: &[(Counter, bool)]) -> Vec<Write> {
+pub(crate) fn guard_writes(guard: &[(Counter, bool)]) -> Vec<Write> {
     guard
         .iter()
         .map(|(c, inc)| {
@@ -334,7 +392,7 @@ fn guard_writes(guard: &[(Counter, bool)]) -> Vec<Write> {
 }
 
 /// The refusal of a cancelled transaction whose guard writes start at `offset`.
-fn guard_refusal(
+pub(crate) fn guard_refusal(
     app: &App,
     e: &TableError,
     guard: &[(Counter, bool)],
@@ -349,9 +407,14 @@ fn guard_refusal(
         .map(|(_, (c, _))| refused(app, c, country, now))
 }
 
+/// Whether the deployment serves numbers of this country (test numbers always).
+pub(crate) fn country_served(app: &App, phone: &PhoneNumber) -> bool {
+    app.settings.is_test_number(phone.e164()) || app.settings.limits.country_allowed(phone.country())
+}
+
 /// 422 when the deployment does not serve numbers of this country.
-fn check_country(app: &App, phone: &PhoneNumber, field: &str) -> Result<()> {
-    if app.settings.is_test_number(phone.e164()) || app.settings.limits.country_allowed(phone.country()) {
+pub(crate) fn check_country(app: &App, phone: &PhoneNumber, field: &str) -> Result<()> {
+    if country_served(app, phone) {
         Ok(())
     } else {
         Err(Error::field(field, "numbers of this country are not served"))
@@ -419,7 +482,12 @@ pub fn parse_phone(app: &App, s: &str, field: &str) -> Result<PhoneNumber> {
 }
 
 /// Verifies a checkToken and its binding to `device_id`.
-fn verify_check(app: &App, token: Option<&str>, device_id: Option<&str>, now: i64) -> Result<Claims<CheckBody>> {
+pub(crate) fn verify_check(
+    app: &App,
+    token: Option<&str>,
+    device_id: Option<&str>,
+    now: i64,
+) -> Result<Claims<CheckBody>> {
     let (mut tok, mut dev) = (None, None);
     all_fields([
         field(&mut tok, required(token, "checkToken")),
@@ -516,6 +584,22 @@ fn new_code(app: &App, phone: &str) -> Result<OtpCode> {
     }
 }
 
+/// The purpose a message names (for logs and templates).
+fn message_purpose(purpose: &str) -> &'static str {
+    match purpose {
+        crate::password::PURPOSE_RESET => "reset",
+        crate::password::PURPOSE_DEVICE => "device",
+        crate::account::PURPOSE_EMAIL => "email",
+        crate::one_step::PURPOSE_ONE_STEP => "onestep",
+        _ => "auth",
+    }
+}
+
+/// A random code of `len` digits (integrator sessions: 4–8).
+pub(crate) fn new_code_of_length(len: u32) -> Result<OtpCode> {
+    OtpCode::generate(len)
+}
+
 /// Sends `code` over every pipe of `channel` at once; the pipes that delivered.
 async fn deliver(app: &App, session: &OtpSession, channel: Channel, code: &OtpCode) -> Vec<Pipe> {
     if app.settings.is_test_number(&session.phone) {
@@ -526,7 +610,8 @@ async fn deliver(app: &App, session: &OtpSession, channel: Channel, code: &OtpCo
         to: session.destination.clone(),
         code: code.clone(),
         locale: session.locale.clone(),
-        purpose: "auth",
+        purpose: message_purpose(&session.purpose),
+        ttl: None,
     };
     let results: Vec<(Pipe, bool)> = match channel.pipes() {
         [a, b] => {
@@ -593,17 +678,112 @@ pub async fn start(app: &App, input: StartInput<'_>) -> Result<Sent> {
         }
         _ => body.phone.clone(),
     };
-    let code = new_code(app, &body.phone)?;
+    let mut used = Item::new();
+    used.insert(EXPIRES_AT.into(), Value::from(claims.exp));
+    let check_used = jti_key(&claims.jti);
+    let opened = open_otp(
+        app,
+        NewOtp {
+            purpose: PURPOSE_AUTH,
+            phone: &body.phone,
+            country: &body.ctry,
+            user_id: body.uid.clone(),
+            device_id: &body.did,
+            channel,
+            destination,
+            locale: input.locale,
+            ip: input.ip,
+            max_attempts: None,
+        },
+        vec![Write::Put {
+            item: to_item(&check_used, &used)?,
+            cond: Some(Cond::absent_at(now)),
+        }],
+        |e| e.failed_at(0).then_some(Error::TokenAlreadyUsed),
+        // Give the checkToken back so the user can pick another channel.
+        vec![Write::Delete {
+            key: check_used.clone(),
+            cond: None,
+        }],
+    )
+    .await?;
+    sent(app, &opened, body.uid.clone(), now)
+}
+
+/// The `Sent` of a freshly opened session: its tempToken (whose `jti` is
+/// the session id) and what the client shows.
+pub(crate) fn sent(app: &App, opened: &Opened, uid: Option<UserId>, now: i64) -> Result<Sent> {
+    let session = &opened.session;
+    let temp_body = TempBody {
+        phone: session.phone.clone(),
+        purpose: session.purpose.clone(),
+        uid,
+    };
+    let (temp_token, _) =
+        app.keys
+            .issue_with_jti(TokenKind::Temp, &session.phone, &session.session_id, temp_body, now)?;
+    Ok(Sent {
+        temp_token,
+        masked_destination: masked_destination(session),
+        channel: session.channel,
+        delivered: opened.delivered.clone(),
+        expires_in: app.settings.otp_ttl,
+        resend_after: app.settings.resend_cooldown,
+        resends_left: app.settings.max_resends,
+        sandbox_otp: app.settings.sandbox.then(|| opened.code.expose().to_owned()),
+    })
+}
+
+/// An OTP session to open.
+pub(crate) struct NewOtp<'a> {
+    pub purpose: &'static str,
+    pub phone: &'a str,
+    pub country: &'a str,
+    pub user_id: Option<UserId>,
+    pub device_id: &'a str,
+    pub channel: Channel,
+    /// E.164 number or email address.
+    pub destination: String,
+    pub locale: String,
+    pub ip: Option<&'a str>,
+    /// Wrong codes that end the session (`None`: `OTP_MAX_ATTEMPTS`).
+    pub max_attempts: Option<u32>,
+}
+
+/// An opened session, its code and the pipes that delivered it.
+pub(crate) struct Opened {
+    pub session: OtpSession,
+    pub code: OtpCode,
+    pub delivered: Vec<Pipe>,
+}
+
+/// Opens the OTP session of `new`, replacing any earlier one of its
+/// purpose for the phone (only the latest is valid), and sends the code.
+///
+/// One transaction holds `before` (the caller's writes, e.g. consuming a
+/// checkToken), the session and the send counters; `before_err` names the
+/// refusal when one of `before` fails its condition. When no pipe
+/// delivers, the session is removed with `undo` and the answer is
+/// `DELIVERY_FAILED`.
+pub(crate) async fn open_otp(
+    app: &App,
+    new: NewOtp<'_>,
+    before: Vec<Write>,
+    before_err: impl Fn(&TableError) -> Option<Error>,
+    undo: Vec<Write>,
+) -> Result<Opened> {
+    let now = app.now();
+    let code = new_code(app, new.phone)?;
     let session_id = random_base62()?;
     let session = OtpSession {
         session_id: session_id.clone(),
-        purpose: PURPOSE_AUTH.into(),
-        phone: body.phone.clone(),
-        country: body.ctry.clone(),
-        user_id: body.uid.clone(),
-        device_id: body.did.clone(),
-        channel,
-        destination,
+        purpose: new.purpose.into(),
+        phone: new.phone.to_owned(),
+        country: new.country.to_owned(),
+        user_id: new.user_id,
+        device_id: new.device_id.to_owned(),
+        channel: new.channel,
+        destination: new.destination,
         code_hash: app.pepper.hash(&session_id, &code),
         attempts: 0,
         resends: 0,
@@ -611,72 +791,47 @@ pub async fn start(app: &App, input: StartInput<'_>) -> Result<Sent> {
         code_expires_at: now + app.settings.otp_ttl,
         expires_at: now + TokenKind::Temp.ttl(),
         consumed: false,
-        locale: input.locale,
+        locale: new.locale,
+        max_attempts: new.max_attempts,
     };
-    let otp = otp_key(PURPOSE_AUTH, &body.phone);
-    let mut used = Item::new();
-    used.insert(EXPIRES_AT.into(), Value::from(claims.exp));
-    let check_used = jti_key(&claims.jti);
-    let guard = send_guard(app, &body.phone, &body.did, input.ip, now).await?;
-    let mut writes = vec![
-        Write::Put {
-            item: to_item(&check_used, &used)?,
-            cond: Some(Cond::absent_at(now)),
-        },
-        Write::Put {
-            item: to_item(&otp, &session)?,
-            cond: None,
-        },
-    ];
+    let otp = otp_key(new.purpose, new.phone);
+    let guard = send_guard(app, new.phone, new.device_id, new.ip, now).await?;
+    let offset = before.len() + 1;
+    let mut writes = before;
+    writes.push(Write::Put {
+        item: to_item(&otp, &session)?,
+        cond: None,
+    });
     writes.extend(guard_writes(&guard));
     app.db.transact(writes).await.map_err(|e| {
-        if e.failed_at(0) {
-            Error::TokenAlreadyUsed
-        } else {
-            guard_refusal(app, &e, &guard, 2, &body.ctry, now).unwrap_or_else(|| map_store(e))
-        }
+        before_err(&e)
+            .or_else(|| guard_refusal(app, &e, &guard, offset, new.country, now))
+            .unwrap_or_else(|| map_store(e))
     })?;
 
-    let delivered = deliver(app, &session, channel, &code).await;
+    let delivered = deliver(app, &session, session.channel, &code).await;
     if delivered.is_empty() {
-        // Leave nothing usable behind, and give the checkToken back so the
-        // user can pick another channel.
-        let undo = app
-            .db
-            .transact(vec![
-                Write::Delete {
-                    key: check_used,
-                    cond: None,
-                },
-                Write::Delete {
-                    key: otp,
-                    cond: Some(Cond::eq("session_id", session_id.as_str())),
-                },
-            ])
-            .await;
-        if let Err(e) = undo {
+        // Leave nothing usable behind.
+        let mut writes = undo;
+        writes.push(Write::Delete {
+            key: otp,
+            cond: Some(Cond::eq("session_id", session_id.as_str())),
+        });
+        if let Err(e) = app.db.transact(writes).await {
             warn!(error = %e, "could not roll back a failed send");
         }
         return Err(Error::DeliveryFailed);
     }
-    let temp_body = TempBody {
-        phone: body.phone.clone(),
-        purpose: PURPOSE_AUTH.into(),
-        uid: body.uid.clone(),
-    };
-    let (temp_token, _) = app
-        .keys
-        .issue_with_jti(TokenKind::Temp, &body.phone, &session_id, temp_body, now)?;
-    info!(phone = %PhoneNumber::from_trusted(&body.phone, &body.ctry), channel = channel.as_str(), "code sent");
-    Ok(Sent {
-        temp_token,
-        masked_destination: masked_destination(&session),
-        channel,
+    info!(
+        phone = %PhoneNumber::from_trusted(&session.phone, &session.country),
+        purpose = new.purpose,
+        channel = session.channel.as_str(),
+        "code sent"
+    );
+    Ok(Opened {
+        session,
+        code,
         delivered,
-        expires_in: app.settings.otp_ttl,
-        resend_after: app.settings.resend_cooldown,
-        resends_left: app.settings.max_resends,
-        sandbox_otp: app.settings.sandbox.then(|| code.expose().to_owned()),
     })
 }
 
@@ -689,12 +844,14 @@ fn masked_destination(s: &OtpSession) -> String {
 
 // ---------------------------------------------------------------- OTP sessions
 
-/// Loads and checks the OTP session a tempToken points at.
-fn check_session(session: Option<OtpSession>, jti: &str, max_attempts: u32) -> Result<OtpSession> {
+/// Checks a loaded OTP session: it exists, is the session `expected` (a
+/// tempToken's `jti`; `None` takes the latest), is not consumed and has
+/// wrong-code attempts left.
+fn check_session(session: Option<OtpSession>, expected: Option<&str>, default_max: u32) -> Result<OtpSession> {
     let Some(s) = session else {
         return Err(Error::invalid_flow_token("This code session has ended. Start again"));
     };
-    if s.session_id != jti {
+    if expected.is_some_and(|jti| s.session_id != jti) {
         return Err(Error::invalid_flow_token(
             "A newer code was requested. Use the latest one",
         ));
@@ -702,27 +859,28 @@ fn check_session(session: Option<OtpSession>, jti: &str, max_attempts: u32) -> R
     if s.consumed {
         return Err(Error::TokenAlreadyUsed);
     }
-    if s.attempts >= max_attempts {
+    if s.attempts >= s.max_attempts(default_max) {
         return Err(Error::TooManyOtpAttempts);
     }
     Ok(s)
 }
 
-/// The condition that the session is still the one of this tempToken and usable.
-fn session_usable(jti: &str, max_attempts: u32) -> Cond {
-    Cond::eq("session_id", jti)
+/// The condition that the session is still `session_id` and usable.
+fn session_usable(session_id: &str, max_attempts: u32) -> Cond {
+    Cond::eq("session_id", session_id)
         .and(Cond::eq("consumed", false))
         .and(Cond::lt("attempts", max_attempts))
 }
 
 /// Records a wrong code (on the session, and on the phone's failure budget
 /// when `failures` is given) in one transaction; the error to return.
-async fn wrong_code(app: &App, key: &crate::table::Key, jti: &str, attempts: u32, failures: Option<&Counter>) -> Error {
-    let max = app.settings.otp_max_attempts;
+async fn wrong_code(app: &App, key: &Key, session: &OtpSession, failures: Option<&Counter>) -> Error {
+    let max = session.max_attempts(app.settings.otp_max_attempts);
+    let attempts = session.attempts;
     let mut writes = vec![Write::Update {
         key: key.clone(),
         ops: vec![Update::add("attempts", 1)],
-        cond: Some(session_usable(jti, max)),
+        cond: Some(session_usable(&session.session_id, max)),
     }];
     if let Some(f) = failures {
         writes.push(Write::Update {
@@ -738,6 +896,70 @@ async fn wrong_code(app: &App, key: &crate::table::Key, jti: &str, attempts: u32
         },
         Err(e) if e.failed_at(0) => Error::TooManyOtpAttempts,
         Err(e) => map_store(e),
+    }
+}
+
+/// A code that matched its session.
+pub(crate) struct Checked {
+    pub session: OtpSession,
+    /// The write that consumes the session, for the caller's transaction
+    /// (index 0 there, so that `failed_at(0)` means "already used").
+    pub consume: Write,
+    /// The items of the extra keys, in order.
+    pub extra: Vec<Option<Item>>,
+}
+
+/// Loads the OTP session of `purpose` for `phone`, the phone's failure
+/// budget and `extra` keys in one read, and checks `code` against the
+/// session `expected` (a tempToken's `jti`; `None`: the latest session). A
+/// wrong code is counted on the session and on the phone's budget.
+pub(crate) async fn check_code(
+    app: &App,
+    purpose: &str,
+    phone: &str,
+    expected: Option<&str>,
+    code: &OtpCode,
+    extra: Vec<Key>,
+) -> Result<Checked> {
+    let now = app.now();
+    let key = otp_key(purpose, phone);
+    let failures = failure_counter(app, phone, now);
+    let mut keys = vec![key.clone(), failures.key.clone()];
+    keys.extend(extra);
+    let mut found = app.db.batch_get(&keys, now).await?.into_iter();
+    let session: Option<OtpSession> = found.next().flatten().map(from_item).transpose()?;
+    let failed = found.next().flatten();
+    let session = check_session(session, expected, app.settings.otp_max_attempts)?;
+    if limited(app, &session.phone) && failures.exhausted(failed.as_ref()) {
+        return Err(refused(app, &failures, &session.country, now));
+    }
+    if now >= session.code_expires_at {
+        return Err(Error::OtpExpired);
+    }
+    if !app.pepper.verify(&session.session_id, code, &session.code_hash) {
+        let counted = limited(app, &session.phone).then_some(&failures);
+        return Err(wrong_code(app, &key, &session, counted).await);
+    }
+    let max = session.max_attempts(app.settings.otp_max_attempts);
+    let consume = Write::Update {
+        key,
+        ops: vec![Update::set("consumed", true)],
+        cond: Some(session_usable(&session.session_id, max).and(Cond::gt("code_expires_at", now))),
+    };
+    Ok(Checked {
+        session,
+        consume,
+        extra: found.collect(),
+    })
+}
+
+/// The error of a transaction whose write 0 consumed a single-use token or
+/// code: `TOKEN_ALREADY_USED` when that write failed.
+pub(crate) fn consumed_err(e: TableError) -> Error {
+    if e.failed_at(0) {
+        Error::TokenAlreadyUsed
+    } else {
+        map_store(e)
     }
 }
 
@@ -764,7 +986,10 @@ pub enum Verified {
     Blocked { unblock_date: String },
 }
 
-fn parse_device_extras(name: Option<&str>, platform: Option<&str>) -> Result<(Option<String>, Option<Platform>)> {
+pub(crate) fn parse_device_extras(
+    name: Option<&str>,
+    platform: Option<&str>,
+) -> Result<(Option<String>, Option<Platform>)> {
     let (mut n, mut p) = (None, None);
     all_fields([
         field(
@@ -803,49 +1028,18 @@ pub async fn verify(app: &App, input: VerifyInput<'_>) -> Result<Verified> {
     if claims.body.purpose != PURPOSE_AUTH {
         return Err(Error::invalid_flow_token("This token cannot be used here"));
     }
-    let key = otp_key(PURPOSE_AUTH, &claims.body.phone);
-    let max = app.settings.otp_max_attempts;
-
-    // One round trip for the session and (when known) the user.
-    let failures = failure_counter(app, &claims.body.phone, now);
-    let mut keys = vec![key.clone(), failures.key.clone()];
-    if let Some(uid) = &claims.body.uid {
-        keys.push(user_key(uid));
-    }
-    let mut found = app.db.batch_get(&keys, now).await?.into_iter();
-    let session: Option<OtpSession> = found.next().flatten().map(from_item).transpose()?;
-    let failed = found.next().flatten();
-    let user_item: Option<User> = found.next().flatten().map(from_item).transpose()?;
-    let session = check_session(session, &claims.jti, max)?;
-    if limited(app, &session.phone) && failures.exhausted(failed.as_ref()) {
-        return Err(refused(app, &failures, &session.country, now));
-    }
-    if now >= session.code_expires_at {
-        return Err(Error::OtpExpired);
-    }
-    if !app.pepper.verify(&session.session_id, &code, &session.code_hash) {
-        let counted = limited(app, &session.phone).then_some(&failures);
-        return Err(wrong_code(app, &key, &claims.jti, session.attempts, counted).await);
-    }
-
-    let consume = Write::Update {
-        key: key.clone(),
-        ops: vec![Update::set("consumed", true)],
-        cond: Some(session_usable(&claims.jti, max).and(Cond::gt("code_expires_at", now))),
-    };
+    // One round trip for the session, the failure budget and (when known) the user.
+    let extra = claims.body.uid.iter().map(user_key).collect();
+    let checked = check_code(app, PURPOSE_AUTH, &claims.body.phone, Some(&claims.jti), &code, extra).await?;
+    let user_item: Option<User> = checked.extra.into_iter().next().flatten().map(from_item).transpose()?;
+    let session = checked.session;
+    let consume = checked.consume;
     let device = DeviceInfo {
         device_id: session.device_id.clone(),
         device_name,
         platform,
     };
     let amr = vec![session.channel.amr().to_owned()];
-    let consumed_err = |e: TableError| {
-        if e.failed_at(0) {
-            Error::TokenAlreadyUsed
-        } else {
-            map_store(e)
-        }
-    };
 
     let user = match user_item {
         Some(u) => u,
@@ -858,6 +1052,8 @@ pub async fn verify(app: &App, input: VerifyInput<'_>) -> Result<Verified> {
             match app.db.transact(writes).await {
                 Ok(()) => {
                     info!(user = %user.id, "user registered");
+                    let data = serde_json::json!({"flow": "passwordless", "channel": session.channel});
+                    emit(app, Event::new(EventType::UserRegistered, Some(&user), data, now)).await;
                     return onboarding(app, &user, &device, amr, now);
                 }
                 Err(e) if e.failed_at(0) => return Err(Error::TokenAlreadyUsed),
@@ -888,13 +1084,12 @@ async fn finish_verified(
     now: i64,
     consume: Option<Write>,
 ) -> Result<Verified> {
-    let consumed_err = |e: TableError| {
-        if e.failed_at(0) {
-            Error::TokenAlreadyUsed
-        } else {
-            map_store(e)
+    if user.blocked {
+        if let Some(c) = consume {
+            app.db.transact(vec![c]).await.map_err(consumed_err)?;
         }
-    };
+        return Err(Error::AccountBlocked);
+    }
     if let Some(date) = blocked_until(app, &user) {
         if let Some(c) = consume {
             app.db.transact(vec![c]).await.map_err(consumed_err)?;
@@ -946,7 +1141,7 @@ pub async fn resend(app: &App, temp_token: Option<&str>, ip: Option<&str>) -> Re
     let key = otp_key(&claims.body.purpose, &claims.body.phone);
     let s = &app.settings;
     let session: Option<OtpSession> = app.db.get(&key, now).await?;
-    let old = check_session(session, &claims.jti, s.otp_max_attempts)?;
+    let old = check_session(session, Some(&claims.jti), s.otp_max_attempts)?;
     if old.resends >= s.max_resends {
         return Err(Error::TooManyResends);
     }
@@ -972,7 +1167,7 @@ pub async fn resend(app: &App, temp_token: Option<&str>, ip: Option<&str>) -> Re
             Update::add("resends", 1),
         ],
         cond: Some(
-            session_usable(&claims.jti, s.otp_max_attempts)
+            session_usable(&claims.jti, old.max_attempts(s.otp_max_attempts))
                 .and(Cond::lt("resends", s.max_resends))
                 .and(Cond::le("sent_at", now - s.resend_cooldown)),
         ),
@@ -1162,8 +1357,14 @@ pub async fn onboard_primary(app: &App, input: PrimaryInput<'_>) -> Result<Onboa
     };
     let (session_writes, tokens) = session_writes(app, &user, &device, claims.body.amr.clone(), now)?;
     writes.extend(session_writes);
+    // Invites of this number are claimed by this onboarding.
+    let invites = crate::invites::pending(app, &user.phone).await?;
+    writes.extend(crate::invites::claim_writes(&invites));
     app.db.transact(writes).await.map_err(consumed_err)?;
     info!(user = %user.id, "primary onboarding complete");
+    let data = serde_json::json!({"tier": tier});
+    emit(app, Event::new(EventType::UserOnboarded, Some(&user), data, now)).await;
+    crate::invites::announce_claims(app, &user, &invites).await;
     Ok(Onboarded::Complete {
         user: Box::new(user),
         tier,
@@ -1185,7 +1386,7 @@ fn refresh_invalid() -> Error {
 
 /// Revokes a session family: marks the session revoked and deletes its live
 /// refresh token.
-async fn revoke_family(app: &App, session: &Session) -> Result<()> {
+pub(crate) async fn revoke_family(app: &App, session: &Session) -> Result<()> {
     app.db
         .transact(vec![
             Write::Update {
@@ -1234,10 +1435,7 @@ pub async fn refresh(app: &App, refresh_token: Option<&str>) -> Result<Refreshed
         .map(from_item)
         .transpose()?
         .ok_or_else(refresh_invalid)?;
-    if session.revoked {
-        return Err(refresh_invalid());
-    }
-    if blocked_until(app, &user).is_some() {
+    if !session.valid_for(&user) || blocked_until(app, &user).is_some() {
         return Err(refresh_invalid());
     }
     let within_grace = record.status == RT_ROTATED
@@ -1246,6 +1444,7 @@ pub async fn refresh(app: &App, refresh_token: Option<&str>) -> Result<Refreshed
     if record.status != RT_ACTIVE && !within_grace {
         warn!(user = %user.id, sid = %session.sid, "refresh token reuse: session revoked");
         revoke_family(app, &session).await?;
+        reuse_detected(app, &user, &session, now).await;
         return Err(Error::TokenReused);
     }
     // Rotate the presented token, or within the grace window its successor.
@@ -1292,15 +1491,16 @@ pub async fn refresh(app: &App, refresh_token: Option<&str>) -> Result<Refreshed
                 if let Some(current) = app.db.get::<Session>(&session_key(&user.id, &session.sid), now).await? {
                     revoke_family(app, &current).await?;
                 }
+                reuse_detected(app, &user, &session, now).await;
                 Err(Error::TokenReused)
             }
             e => Err(map_store(e)),
         };
     }
-    let access_token = access_token(app, &user, &session.sid, session.amr.clone(), now)?;
     let mut session = session;
     session.current_rt = next_hash;
     session.last_used_at = now;
+    let access_token = access_token(app, &user, &session, now)?;
     Ok(Refreshed {
         tokens: Tokens {
             access_token,
@@ -1309,6 +1509,13 @@ pub async fn refresh(app: &App, refresh_token: Option<&str>) -> Result<Refreshed
             session,
         },
     })
+}
+
+/// The `session.reuse_detected` event: a rotated refresh token came back
+/// (possible theft); the family is revoked.
+async fn reuse_detected(app: &App, user: &User, session: &Session, now: i64) {
+    let data = serde_json::json!({"session_id": session.sid, "device_name": session.device_name});
+    emit(app, Event::new(EventType::SessionReuseDetected, Some(user), data, now)).await;
 }
 
 /// `/auth/token/revoke`: ends the session the refresh token belongs to.
@@ -1320,15 +1527,27 @@ pub async fn revoke(app: &App, refresh_token: Option<&str>) -> Result<()> {
         .get(&refresh_key(&presented.hash()), now)
         .await?
         .ok_or_else(refresh_invalid)?;
-    let session: Session = app
+    let mut found = app
         .db
-        .get(&session_key(&record.user_id, &record.sid), now)
+        .batch_get(
+            &[session_key(&record.user_id, &record.sid), user_key(&record.user_id)],
+            now,
+        )
         .await?
+        .into_iter();
+    let session: Session = found
+        .next()
+        .flatten()
+        .map(from_item)
+        .transpose()?
         .ok_or_else(refresh_invalid)?;
+    let user: Option<User> = found.next().flatten().map(from_item).transpose()?;
     if session.revoked {
         return Err(refresh_invalid());
     }
     revoke_family(app, &session).await?;
+    let data = serde_json::json!({"session_id": session.sid, "reason": "revoke"});
+    emit(app, Event::new(EventType::SessionRevoked, user.as_ref(), data, now)).await;
     if record.status != RT_ACTIVE {
         // A rotated token is reuse here too: the family is ended either way.
         warn!(user = %session.user_id, sid = %session.sid, "rotated refresh token presented to revoke: session revoked");

@@ -45,6 +45,91 @@ pub struct Settings {
     pub limits: Limits,
     /// Senders and message settings (see [`Delivery`] for each setting).
     pub delivery: Delivery,
+    /// `DEVICE_TRUST_DAYS` (default 90): a device not seen for this long is
+    /// unknown again, so a password sign-in on it needs a code.
+    pub device_trust: i64,
+    /// `FRESH_AUTH_SECONDS` (default 600): a code proved this recently (the
+    /// access token's `auth_time`) stands in for the current password or PIN
+    /// when changing them.
+    pub fresh_auth: i64,
+    /// `PASSWORD_MAX_FAILURES` (default 5) wrong passwords lock password
+    /// sign-in for `LOCKOUT_SECONDS`.
+    pub password_max_failures: u32,
+    /// `PIN_MAX_FAILURES` (default 5) wrong PINs lock step-up for `LOCKOUT_SECONDS`.
+    pub pin_max_failures: u32,
+    /// `LOCKOUT_SECONDS` (default 900).
+    pub lockout_seconds: i64,
+    /// Google and Apple sign-in (see [`OAuthSettings`]).
+    pub oauth: OAuthSettings,
+    /// `INVITE_URL_TEMPLATE` (default unset): the claim link of an invite,
+    /// `{invite_id}` replaced, e.g. `https://app.example.com/claim/{invite_id}`.
+    pub invite_url_template: Option<String>,
+    /// `EVENTS_TOPIC_ARN` (default unset: no events are published).
+    pub events_topic_arn: Option<String>,
+}
+
+/// The OAuth providers whose idTokens are accepted, each on when it has
+/// client ids.
+#[derive(Clone, Debug)]
+pub struct OAuthSettings {
+    /// `GOOGLE_CLIENT_IDS`: accepted `aud` values, comma-separated (default none: Google off).
+    pub google_client_ids: Vec<String>,
+    /// `APPLE_CLIENT_IDS`: accepted `aud` values (app bundle / services ids; default none: Apple off).
+    pub apple_client_ids: Vec<String>,
+    /// `GOOGLE_JWKS_URL` (default `https://www.googleapis.com/oauth2/v3/certs`).
+    pub google_jwks_url: String,
+    /// `APPLE_JWKS_URL` (default `https://appleid.apple.com/auth/keys`).
+    pub apple_jwks_url: String,
+}
+
+impl Default for OAuthSettings {
+    fn default() -> Self {
+        Self {
+            google_client_ids: Vec::new(),
+            apple_client_ids: Vec::new(),
+            google_jwks_url: "https://www.googleapis.com/oauth2/v3/certs".into(),
+            apple_jwks_url: "https://appleid.apple.com/auth/keys".into(),
+        }
+    }
+}
+
+impl OAuthSettings {
+    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let d = Self::default();
+        let list = |name: &str| -> Vec<String> {
+            get(name)
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let url = |name: &str, default: String| -> Result<String> {
+            match optional(get, name) {
+                None => Ok(default),
+                Some(u)
+                    if u.starts_with("https://")
+                        || u.starts_with("http://127.0.0.1")
+                        || u.starts_with("http://localhost") =>
+                {
+                    Ok(u)
+                }
+                Some(_) => Err(bad(name, "must be an https:// URL")),
+            }
+        };
+        Ok(Self {
+            google_client_ids: list("GOOGLE_CLIENT_IDS"),
+            apple_client_ids: list("APPLE_CLIENT_IDS"),
+            google_jwks_url: url("GOOGLE_JWKS_URL", d.google_jwks_url)?,
+            apple_jwks_url: url("APPLE_JWKS_URL", d.apple_jwks_url)?,
+        })
+    }
+
+    /// Whether any provider is configured.
+    pub fn any(&self) -> bool {
+        !self.google_client_ids.is_empty() || !self.apple_client_ids.is_empty()
+    }
 }
 
 impl Default for Settings {
@@ -67,6 +152,14 @@ impl Default for Settings {
             min_age: 13,
             limits: Limits::default(),
             delivery: Delivery::default(),
+            device_trust: 90 * 24 * 3600,
+            fresh_auth: 600,
+            password_max_failures: 5,
+            pin_max_failures: 5,
+            lockout_seconds: 900,
+            oauth: OAuthSettings::default(),
+            invite_url_template: None,
+            events_topic_arn: None,
         }
     }
 }
@@ -169,8 +262,42 @@ impl Settings {
             min_age: number("MIN_AGE", get("MIN_AGE"), d.min_age)?,
             limits: Limits::from_lookup(&get)?,
             delivery: Delivery::from_lookup(&get)?,
+            device_trust: number::<i64>("DEVICE_TRUST_DAYS", get("DEVICE_TRUST_DAYS"), 90)? * 24 * 3600,
+            fresh_auth: number("FRESH_AUTH_SECONDS", get("FRESH_AUTH_SECONDS"), d.fresh_auth)?,
+            password_max_failures: number(
+                "PASSWORD_MAX_FAILURES",
+                get("PASSWORD_MAX_FAILURES"),
+                d.password_max_failures,
+            )?,
+            pin_max_failures: number("PIN_MAX_FAILURES", get("PIN_MAX_FAILURES"), d.pin_max_failures)?,
+            lockout_seconds: number("LOCKOUT_SECONDS", get("LOCKOUT_SECONDS"), d.lockout_seconds)?,
+            oauth: OAuthSettings::from_lookup(&get)?,
+            invite_url_template: checked(
+                &get,
+                "INVITE_URL_TEMPLATE",
+                |v| v.starts_with("https://") && v.contains("{invite_id}") && v.len() <= 500,
+                "must be an https:// URL containing {invite_id}",
+            )?,
+            events_topic_arn: checked(
+                &get,
+                "EVENTS_TOPIC_ARN",
+                |v| v.starts_with("arn:") && !v.contains(char::is_whitespace),
+                "must be an SNS topic ARN",
+            )?,
             stage,
         };
+        if !(1..=3650).contains(&(s.device_trust / (24 * 3600))) {
+            return Err(bad("DEVICE_TRUST_DAYS", "must be between 1 and 3650"));
+        }
+        if !(60..=86_400).contains(&s.fresh_auth) {
+            return Err(bad("FRESH_AUTH_SECONDS", "must be between 60 and 86400"));
+        }
+        if s.password_max_failures == 0 || s.pin_max_failures == 0 {
+            return Err(bad("PASSWORD_MAX_FAILURES/PIN_MAX_FAILURES", "must be at least 1"));
+        }
+        if !(60..=86_400).contains(&s.lockout_seconds) {
+            return Err(bad("LOCKOUT_SECONDS", "must be between 60 and 86400"));
+        }
         if !(30..=900).contains(&s.otp_ttl) {
             return Err(bad("OTP_TTL_SECONDS", "must be between 30 and 900"));
         }
@@ -234,6 +361,9 @@ pub struct Delivery {
     /// (default `en_US`); the one matching the request's locale is used,
     /// else the first.
     pub whatsapp_template_languages: Vec<String>,
+    /// `WHATSAPP_INVITE_TEMPLATE_NAME`: the approved template of invites, with
+    /// one body parameter, the claim link (default `nambari_invite`).
+    pub whatsapp_invite_template_name: String,
     /// `WEBOTP_DOMAIN`: the domain of the WebOTP line `@<domain> #<code>`,
     /// at most [`MAX_WEBOTP_DOMAIN_LEN`] characters (default unset).
     pub webotp_domain: Option<String>,
@@ -253,6 +383,7 @@ impl Default for Delivery {
             whatsapp_phone_number_id: None,
             whatsapp_template_name: "nambari_otp".into(),
             whatsapp_template_languages: vec!["en_US".into()],
+            whatsapp_invite_template_name: "nambari_invite".into(),
             webotp_domain: None,
             android_app_hash: None,
         }
@@ -351,14 +482,19 @@ impl Delivery {
         if !version_ok {
             return Err(bad("WHATSAPP_API_VERSION", "must look like v23.0"));
         }
-        let template = optional(get, "WHATSAPP_TEMPLATE_NAME").unwrap_or(d.whatsapp_template_name);
-        if template.len() > 512
-            || !template
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        {
-            return Err(bad("WHATSAPP_TEMPLATE_NAME", "lowercase letters, digits and _ only"));
-        }
+        let template_name = |name: &str, default: String| -> Result<String> {
+            let t = optional(get, name).unwrap_or(default);
+            if t.len() > 512
+                || !t
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                return Err(bad(name, "lowercase letters, digits and _ only"));
+            }
+            Ok(t)
+        };
+        let template = template_name("WHATSAPP_TEMPLATE_NAME", d.whatsapp_template_name)?;
+        let invite_template = template_name("WHATSAPP_INVITE_TEMPLATE_NAME", d.whatsapp_invite_template_name)?;
         let languages = match optional(get, "WHATSAPP_TEMPLATE_LANGUAGE") {
             None => d.whatsapp_template_languages,
             Some(s) => {
@@ -415,6 +551,7 @@ impl Delivery {
             )?,
             whatsapp_template_name: template,
             whatsapp_template_languages: languages,
+            whatsapp_invite_template_name: invite_template,
             webotp_domain,
             android_app_hash: checked(
                 get,

@@ -45,8 +45,13 @@ pub enum Error {
     InvalidCredentials,
     #[error("Too many failed attempts. Try again later")]
     AccountLocked { retry_after: u64 },
+    /// The account is blocked (by an operator); it cannot sign in.
+    #[error("This account is blocked")]
+    AccountBlocked,
     #[error("No password is set on this account")]
     PasswordNotSet,
+    #[error("No PIN is set on this account")]
+    PinNotSet,
     #[error("This provider is not linked to the account")]
     OauthNotLinked,
     #[error("The account has no verified email")]
@@ -55,6 +60,9 @@ pub enum Error {
     PasswordMismatch,
     #[error("Authentication required")]
     Unauthorized,
+    /// The API key lacks the scope this route needs.
+    #[error("This API key may not call this route (scope {0})")]
+    InsufficientScope(&'static str),
     #[error("This refresh token was already used; the session has been revoked")]
     TokenReused,
     #[error("{0}")]
@@ -95,11 +103,14 @@ impl Error {
             Error::OnboardingAlreadyComplete => "ONBOARDING_ALREADY_COMPLETE",
             Error::InvalidCredentials => "INVALID_CREDENTIALS",
             Error::AccountLocked { .. } => "ACCOUNT_LOCKED",
+            Error::AccountBlocked => "ACCOUNT_BLOCKED",
             Error::PasswordNotSet => "PASSWORD_NOT_SET",
+            Error::PinNotSet => "PIN_NOT_SET",
             Error::OauthNotLinked => "OAUTH_NOT_LINKED",
             Error::NoVerifiedEmail => "NO_VERIFIED_EMAIL",
             Error::PasswordMismatch => "PASSWORD_MISMATCH",
             Error::Unauthorized => "UNAUTHORIZED",
+            Error::InsufficientScope(_) => "INSUFFICIENT_SCOPE",
             Error::TokenReused => "TOKEN_REUSED",
             Error::NotFound(_) => "NOT_FOUND",
             Error::Conflict(_) => "CONFLICT",
@@ -129,7 +140,10 @@ impl Error {
             | Error::OnboardingAlreadyComplete
             | Error::InvalidCredentials
             | Error::AccountLocked { .. }
+            | Error::AccountBlocked
             | Error::PasswordNotSet
+            | Error::PinNotSet
+            | Error::InsufficientScope(_)
             | Error::OauthNotLinked => 403,
             Error::NotFound(_) => 404,
             Error::MethodNotAllowed => 405,

@@ -81,12 +81,29 @@ pub async fn claim(app: &App, scope: &str, idempotency_key: &str, request: &[u8]
     }
 }
 
+/// The body kept for repeats: the response without its sandbox codes
+/// (a plaintext code is never stored, not even in sandbox).
+fn storable(body: &str) -> String {
+    match serde_json::from_str::<Value>(body) {
+        Ok(mut v) => {
+            if let Some(data) = v.get_mut("data").and_then(Value::as_object_mut) {
+                for k in ["sandboxOtp", "sandbox_otp", "sandbox_otps"] {
+                    data.remove(k);
+                }
+            }
+            v.to_string()
+        }
+        Err(_) => body.to_owned(),
+    }
+}
+
 /// Stores the response of a claimed request for its repeats.
 pub async fn complete(app: &App, key: &Key, status: u16, body: &str) {
+    let body = storable(body);
     let ops = vec![
         Update::set("state", "done"),
         Update::set("status", status),
-        Update::set("body", body),
+        Update::set("body", body.as_str()),
     ];
     if let Err(e) = app.db.update(key, ops, Some(Cond::eq("state", "pending"))).await {
         tracing::warn!(error = %e, "could not store an idempotent response");
@@ -97,5 +114,18 @@ pub async fn complete(app: &App, key: &Key, status: u16, body: &str) {
 pub async fn release(app: &App, key: &Key) {
     if let Err(e) = app.db.delete(key, Some(Cond::eq("state", "pending"))).await {
         tracing::warn!(error = %e, "could not release an idempotency key");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_replay_keeps_the_response_but_not_its_sandbox_codes() {
+        let body = r#"{"success":true,"data":{"tempToken":"t","sandboxOtp":"123456","sandbox_otps":{"sms":"1"},"sandbox_otp":"9"}}"#;
+        let kept: Value = serde_json::from_str(&storable(body)).unwrap_or_default();
+        assert_eq!(kept["data"], serde_json::json!({"tempToken": "t"}));
+        assert_eq!(kept["success"], true);
     }
 }

@@ -1,21 +1,31 @@
 //! Nambari's domain crate: identities, one-time codes, tokens, sessions and
 //! the ports (store, sender, clock) the services use. No AWS and no HTTP here.
 
+pub mod account;
+pub mod admin;
+pub mod apikeys;
 pub mod app;
 pub mod auth;
 pub mod channel;
 pub mod clock;
 pub mod config;
+pub mod credentials;
 pub mod crypto;
 pub mod error;
+pub mod events;
 pub mod idempotency;
 pub mod ids;
+pub mod integrator;
+pub mod invites;
 pub mod limits;
 pub mod mask;
 pub mod memory;
 pub mod messages;
 pub mod metrics;
+pub mod oauth;
+pub mod one_step;
 pub mod otp;
+pub mod password;
 pub mod phone;
 pub mod repo;
 pub mod secrets;

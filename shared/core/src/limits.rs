@@ -54,6 +54,12 @@ pub struct Limits {
     pub breaker_multiple: u64,
     /// `BREAKER_MIN_PER_HOUR` (100): …but never below this many an hour.
     pub breaker_min_per_hour: u64,
+    /// `LIMIT_KEY_REQUESTS` per `LIMIT_KEY_REQUESTS_WINDOW` (600 / 60 s):
+    /// integrator requests per API key.
+    pub key_requests: Rate,
+    /// `LIMIT_KEY_SENDS` per `LIMIT_KEY_SENDS_WINDOW` (1000 / 3600 s): codes
+    /// and invites sent per API key.
+    pub key_sends: Rate,
 }
 
 impl Default for Limits {
@@ -79,6 +85,11 @@ impl Default for Limits {
             allowed_countries: HashSet::new(),
             breaker_multiple: 10,
             breaker_min_per_hour: 100,
+            key_requests: Rate { limit: 600, window: 60 },
+            key_sends: Rate {
+                limit: 1000,
+                window: 3600,
+            },
         }
     }
 }
@@ -155,6 +166,8 @@ impl Limits {
             allowed_countries: allowed,
             breaker_multiple: num(get, "BREAKER_MULTIPLE", d.breaker_multiple)?,
             breaker_min_per_hour: num(get, "BREAKER_MIN_PER_HOUR", d.breaker_min_per_hour)?,
+            key_requests: rate("LIMIT_KEY_REQUESTS", d.key_requests)?,
+            key_sends: rate("LIMIT_KEY_SENDS", d.key_sends)?,
         })
     }
 
@@ -184,6 +197,8 @@ pub enum Rule {
     VerifyFailures,
     CountryDaily,
     CountryBreaker,
+    ApiKeyRequests,
+    ApiKeySends,
 }
 
 impl Rule {
@@ -196,6 +211,8 @@ impl Rule {
             Rule::VerifyFailures => "verify_failures",
             Rule::CountryDaily => "country_daily",
             Rule::CountryBreaker => "country_breaker",
+            Rule::ApiKeyRequests => "api_key_requests",
+            Rule::ApiKeySends => "api_key_sends",
         }
     }
 }
@@ -317,20 +334,7 @@ pub fn breaker_threshold(limits: &Limits, daily_counts: &[u64]) -> u64 {
 
 /// A CloudWatch embedded-metric-format line for a refusal by `rule`.
 pub fn refusal_metric(rule: Rule, country: &str, now: i64) -> String {
-    serde_json::json!({
-        "_aws": {
-            "Timestamp": now * 1000,
-            "CloudWatchMetrics": [{
-                "Namespace": "Nambari",
-                "Dimensions": [["Rule", "Country"]],
-                "Metrics": [{"Name": "RateLimited", "Unit": "Count"}]
-            }]
-        },
-        "Rule": rule.as_str(),
-        "Country": country,
-        "RateLimited": 1
-    })
-    .to_string()
+    crate::metrics::counter("RateLimited", &[("Rule", rule.as_str()), ("Country", country)], now)
 }
 
 #[cfg(test)]

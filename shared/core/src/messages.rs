@@ -134,6 +134,16 @@ impl Templates {
         )
     }
 
+    /// These templates for a code that lives `ttl` seconds (`None`: the
+    /// deployment's `OTP_TTL_SECONDS`).
+    pub fn with_ttl(&self, ttl: Option<i64>) -> Templates {
+        let mut t = self.clone();
+        if let Some(secs) = ttl {
+            t.minutes = ((secs + 59) / 60).max(1);
+        }
+        t
+    }
+
     fn fill(&self, template: &str, code: &str) -> String {
         template
             .replace("{code}", code)
@@ -182,6 +192,21 @@ impl Templates {
             html,
         }
     }
+}
+
+/// The invite SMS of each language: GSM-7, `{link}` filled in.
+fn invite_words(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => "You are invited to Nambari. Claim your account: {link}",
+        Lang::Fr => "Vous etes invite sur Nambari. Activez votre compte : {link}",
+        Lang::Sw => "Umealikwa kwenye Nambari. Dai akaunti yako: {link}",
+    }
+}
+
+/// The text of an invite SMS (a claim link of at most 100 characters keeps
+/// it in one segment).
+pub fn invite_sms(locale: &str, link: &str) -> String {
+    invite_words(Lang::from_locale(locale)).replace("{link}", link)
 }
 
 fn html_escape(s: &str) -> String {
@@ -263,6 +288,17 @@ mod tests {
             plain,
             "Msimbo wako wa Nambari ni 111222. Unaisha baada ya dakika 2. Usimpe mtu yeyote.\n\n@example.com #111222"
         );
+    }
+
+    #[test]
+    fn every_invite_sms_is_gsm7_and_fits_one_segment_with_a_100_character_link() {
+        let link = format!("https://app.example.com/claim/{}", "x".repeat(70));
+        assert_eq!(link.len(), 100);
+        for lang in Lang::ALL {
+            let text = invite_sms(lang.code(), &link);
+            assert!(text.ends_with(&link), "{text}");
+            assert!(gsm7_septets(&text).is_some_and(|n| n <= 160), "{lang:?}: {text}");
+        }
     }
 
     #[test]

@@ -34,3 +34,45 @@ impl Metrics for RecordingMetrics {
         }
     }
 }
+
+/// One EMF line counting 1 of metric `name` (namespace `Nambari`) with the
+/// given dimensions, e.g. `counter("CodesSent", &[("Channel", "SMS"), ("Country", "TZ")], now)`.
+pub fn counter(name: &str, dims: &[(&str, &str)], now: i64) -> String {
+    let mut line = serde_json::json!({
+        "_aws": {
+            "Timestamp": now * 1000,
+            "CloudWatchMetrics": [{
+                "Namespace": "Nambari",
+                "Dimensions": [dims.iter().map(|(k, _)| *k).collect::<Vec<_>>()],
+                "Metrics": [{"Name": name, "Unit": "Count"}]
+            }]
+        },
+    });
+    for (k, v) in dims {
+        line[*k] = serde_json::Value::from(*v);
+    }
+    line[name] = serde_json::Value::from(1);
+    line.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_counter_line_is_embedded_metric_format_with_its_dimensions() {
+        let v: serde_json::Value =
+            serde_json::from_str(&counter("CodesSent", &[("Channel", "SMS"), ("Country", "TZ")], 7))
+                .unwrap_or_default();
+        assert_eq!(v["_aws"]["Timestamp"], 7000);
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0],
+            serde_json::json!(["Channel", "Country"])
+        );
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"], "CodesSent");
+        assert_eq!(
+            (v["Channel"].as_str(), v["Country"].as_str(), v["CodesSent"].as_i64()),
+            (Some("SMS"), Some("TZ"), Some(1))
+        );
+    }
+}

@@ -67,6 +67,21 @@ impl Pepper {
         ))
     }
 
+    /// A 256-bit key for `label`, derived from the pepper (HMAC-SHA256), so
+    /// one secret keys several independent uses.
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        hmac_sha256(self.0.expose_secret(), &[b"nambari-derive", label.as_bytes()])
+    }
+
+    /// HMAC-SHA256 of `value` under the pepper, hex: how API keys are
+    /// stored (a table dump does not give a usable key, nor a way to test one).
+    pub fn keyed_hash(&self, value: &str) -> String {
+        hex::encode(hmac_sha256(
+            self.0.expose_secret(),
+            &[b"nambari-keyed", value.as_bytes()],
+        ))
+    }
+
     /// Whether `code` matches the stored hex hash, in constant time.
     pub fn verify(&self, session_id: &str, code: &OtpCode, stored_hex: &str) -> bool {
         let expected = self.hash(session_id, code);

@@ -8,6 +8,12 @@
 //! | used token id | `JTI#<jti>` | `JTI` |
 //! | session (one device's refresh family) | `USER#<id>` | `SESSION#<sid>` |
 //! | refresh-token hash | `RT#<sha256>` | `RT` |
+//! | credentials (password and PIN hashes) | `USER#<id>` | `CRED` |
+//! | known device | `USER#<id>` | `DEVICE#<sha256(deviceId)>` |
+//! | lockout (password, PIN) | `LOCK#<kind>#<user id>` | `LOCK` |
+//! | username → user (unique) | `USERNAME#<lowercase>` | `USERNAME` |
+//! | email → user (unique) | `EMAIL#<lowercase>` | `EMAIL` |
+//! | OAuth subject → user (unique) | `OAUTH#<provider>#<sub>` | `OAUTH` |
 //!
 //! [`Db`] wraps the [`Table`] port: it (de)serialises records and hides
 //! items whose `expires_at` has passed, on every read, because TTL deletion
@@ -43,6 +49,27 @@ pub fn session_key(user: &UserId, sid: &SessionId) -> Key {
 pub fn refresh_key(hash: &str) -> Key {
     Key::new(format!("RT#{hash}"), "RT")
 }
+pub fn cred_key(user: &UserId) -> Key {
+    Key::new(format!("USER#{user}"), "CRED")
+}
+pub fn device_key(user: &UserId, device_id: &str) -> Key {
+    let h = hex::encode(crate::crypto::sha256(device_id.as_bytes()));
+    Key::new(format!("USER#{user}"), format!("DEVICE#{h}"))
+}
+pub fn lock_key(kind: &str, user: &UserId) -> Key {
+    Key::new(format!("LOCK#{kind}#{user}"), "LOCK")
+}
+pub fn username_key(lowercase: &str) -> Key {
+    Key::new(format!("USERNAME#{lowercase}"), "USERNAME")
+}
+pub fn email_key(lowercase: &str) -> Key {
+    Key::new(format!("EMAIL#{lowercase}"), "EMAIL")
+}
+pub fn oauth_key(provider: &str, sub: &str) -> Key {
+    Key::new(format!("OAUTH#{provider}#{sub}"), "OAUTH")
+}
+/// The sort-key prefix of a user's sessions.
+pub const SESSION_PREFIX: &str = "SESSION#";
 
 /// The client platform of a sign-in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +128,22 @@ pub struct User {
     pub interests: Vec<String>,
     #[serde(default)]
     pub bio: Option<String>,
+    #[serde(default)]
+    pub has_pin: bool,
+    /// The linked Google and Apple subjects (`sub` of their idTokens).
+    /// Absent, not null, when unlinked: linking is conditioned on the
+    /// attribute not existing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub google_sub: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apple_sub: Option<String>,
+    /// Sessions opened under an older epoch are revoked: bumping it ends
+    /// every session of the user in one write (password reset, block).
+    #[serde(default)]
+    pub session_epoch: u32,
+    /// Blocked by an operator (`nambari-admin block`): no sign-in, no refresh.
+    #[serde(default)]
+    pub blocked: bool,
 }
 
 impl User {
@@ -124,6 +167,11 @@ impl User {
             profile_pic: None,
             interests: Vec::new(),
             bio: None,
+            has_pin: false,
+            google_sub: None,
+            apple_sub: None,
+            session_epoch: 0,
+            blocked: false,
         }
     }
 
@@ -140,6 +188,24 @@ impl User {
             profile_pic: self.profile_pic.is_some(),
             interests: !self.interests.is_empty(),
             bio: self.bio.is_some(),
+        }
+    }
+}
+
+/// The user as integrators see it (SPEC §2): `{id, phone_number, country_code}`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UserObject {
+    pub id: UserId,
+    pub phone_number: String,
+    pub country_code: String,
+}
+
+impl From<&User> for UserObject {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.clone(),
+            phone_number: u.phone.clone(),
+            country_code: u.country.clone(),
         }
     }
 }
@@ -181,6 +247,17 @@ pub struct OtpSession {
     #[serde(default)]
     pub consumed: bool,
     pub locale: String,
+    /// Wrong codes that end this session (`OTP_MAX_ATTEMPTS` unless the flow
+    /// sets its own, e.g. 5 for the one-step flow).
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+}
+
+impl OtpSession {
+    /// The wrong-code budget of this session.
+    pub fn max_attempts(&self, default: u32) -> u32 {
+        self.max_attempts.unwrap_or(default)
+    }
 }
 
 /// One device's sign-in: the family of its rotating refresh tokens.
@@ -200,6 +277,46 @@ pub struct Session {
     pub current_rt: String,
     #[serde(default)]
     pub revoked: bool,
+    pub expires_at: i64,
+    /// The user's `session_epoch` when the session was opened.
+    #[serde(default)]
+    pub epoch: u32,
+    /// When the user last proved the phone (or the password) for this
+    /// session: the access token's `auth_time`, kept across refreshes.
+    #[serde(default)]
+    pub auth_time: i64,
+}
+
+impl Session {
+    /// Whether the session still stands for `user` (not revoked, not ended
+    /// by a password reset or a block).
+    pub fn valid_for(&self, user: &User) -> bool {
+        !self.revoked && !user.blocked && self.epoch == user.session_epoch && self.user_id == user.id
+    }
+}
+
+/// The password and PIN hashes (Argon2id PHC strings), kept apart from the
+/// user item so that no code path that reads a profile reads them.
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct Credentials {
+    #[serde(default)]
+    pub password_hash: Option<String>,
+    #[serde(default)]
+    pub pin_hash: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials(***)")
+    }
+}
+
+/// A device the user has signed in on; unknown again once `expires_at`
+/// (last seen + `DEVICE_TRUST_DAYS`) has passed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KnownDevice {
+    pub device_id: String,
+    pub last_seen: i64,
     pub expires_at: i64,
 }
 
@@ -351,6 +468,12 @@ impl Db {
                 other => return other,
             }
         }
+    }
+
+    /// One page of a query (expired items included: filter with [`is_live`]).
+    pub async fn query(&self, query: crate::table::Query) -> Result<crate::table::Page, crate::table::TableError> {
+        self.count();
+        self.table.query(query).await
     }
 
     /// The user with this phone number: the uniqueness item, then the user.

@@ -105,6 +105,14 @@ impl Live<Pepper> {
     pub fn verify(&self, session_id: &str, code: &OtpCode, stored_hex: &str) -> bool {
         self.get().verify(session_id, code, stored_hex)
     }
+
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        self.get().derive(label)
+    }
+
+    pub fn keyed_hash(&self, value: &str) -> String {
+        self.get().keyed_hash(value)
+    }
 }
 
 // ---------------------------------------------------------------- where secrets come from

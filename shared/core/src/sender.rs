@@ -19,6 +19,9 @@ pub struct OtpMessage {
     pub locale: String,
     /// What the code is for (`auth`, `reset`, …).
     pub purpose: &'static str,
+    /// How long the code lives, in seconds, when not `OTP_TTL_SECONDS`
+    /// (integrator sessions choose their own expiry).
+    pub ttl: Option<i64>,
 }
 
 impl OtpMessage {
@@ -28,6 +31,18 @@ impl OtpMessage {
             _ => mask_phone(&self.to),
         }
     }
+}
+
+/// An invitation to claim an account (integrator invites): a link, no code.
+#[derive(Debug, Clone)]
+pub struct InviteMessage {
+    /// WhatsApp or SMS.
+    pub pipe: Pipe,
+    /// E.164 number.
+    pub to: String,
+    /// The claim link.
+    pub link: String,
+    pub locale: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +56,14 @@ pub struct SendError {
 #[async_trait]
 pub trait Sender: Send + Sync {
     async fn send(&self, msg: &OtpMessage) -> Result<(), SendError>;
+
+    /// Sends an invite's claim link; senders that cannot refuse it.
+    async fn send_invite(&self, msg: &InviteMessage) -> Result<(), SendError> {
+        Err(SendError {
+            pipe: msg.pipe,
+            reason: "this sender does not send invites".into(),
+        })
+    }
 }
 
 /// Local mode's sender: prints the masked destination and the code on stderr.
@@ -59,12 +82,23 @@ impl Sender for ConsoleSender {
         );
         Ok(())
     }
+
+    async fn send_invite(&self, msg: &InviteMessage) -> Result<(), SendError> {
+        eprintln!(
+            "[invite] {} to {}: {}",
+            msg.pipe.as_str(),
+            mask_phone(&msg.to),
+            msg.link
+        );
+        Ok(())
+    }
 }
 
 /// A sender that records messages (tests).
 #[derive(Debug, Default)]
 pub struct RecordingSender {
     pub sent: std::sync::Mutex<Vec<OtpMessage>>,
+    pub invites: std::sync::Mutex<Vec<InviteMessage>>,
     /// Pipes that fail.
     pub failing: std::sync::Mutex<Vec<Pipe>>,
 }
@@ -104,6 +138,19 @@ impl Sender for RecordingSender {
         }
         Ok(())
     }
+
+    async fn send_invite(&self, msg: &InviteMessage) -> Result<(), SendError> {
+        if self.failing.lock().map(|f| f.contains(&msg.pipe)).unwrap_or(false) {
+            return Err(SendError {
+                pipe: msg.pipe,
+                reason: "failing on purpose".into(),
+            });
+        }
+        if let Ok(mut v) = self.invites.lock() {
+            v.push(msg.clone());
+        }
+        Ok(())
+    }
 }
 
 /// Routes each message to the sender of its pipe; a pipe without one fails
@@ -136,6 +183,16 @@ impl Sender for MultiSender {
             }),
         }
     }
+
+    async fn send_invite(&self, msg: &InviteMessage) -> Result<(), SendError> {
+        match self.route(msg.pipe) {
+            Some(sender) => sender.send_invite(msg).await,
+            None => Err(SendError {
+                pipe: msg.pipe,
+                reason: "no sender is configured for this pipe".into(),
+            }),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -149,6 +206,7 @@ mod tests {
             code: OtpCode::fixed("123456"),
             locale: "en".into(),
             purpose: "auth",
+            ttl: None,
         }
     }
 

@@ -58,6 +58,34 @@ impl Body {
     }
 }
 
+impl Body {
+    /// The raw value of field `name` (for lists and objects).
+    pub fn value(&self, name: &str) -> Option<&Value> {
+        self.0.get(name).filter(|v| !v.is_null())
+    }
+
+    /// The whole object (bodies parsed field by field in the domain).
+    pub fn object(&self) -> &Map<String, Value> {
+        &self.0
+    }
+}
+
+/// The access token of `Authorization: Bearer <token>`, if any.
+pub fn bearer(req: &Request) -> Option<&str> {
+    let header = req.headers().get(http::header::AUTHORIZATION)?.to_str().ok();
+    nambari_core::account::bearer(header)
+}
+
+/// The path parameter `name` (`/users/{id}`), as API Gateway passed it.
+pub fn path_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.path_parameters_ref()?.first(name)
+}
+
+/// The query-string parameter `name` (its first value).
+pub fn query_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.query_string_parameters_ref()?.first(name)
+}
+
 /// The language to write messages in, from `Accept-Language` (default `en`).
 pub fn locale(req: &Request) -> String {
     req.headers()

@@ -29,7 +29,7 @@ use nambari_core::otp::Pepper;
 use nambari_core::secrets::{
     self, Live, LiveSecrets, SecretRefs, SecretSource, SecretsError, SecretsRefresher, WHATSAPP_TOKEN,
 };
-use nambari_core::sender::{ConsoleSender, MultiSender, OtpMessage, SendError, Sender};
+use nambari_core::sender::{ConsoleSender, InviteMessage, MultiSender, OtpMessage, SendError, Sender};
 use nambari_core::tokens::KeyRing;
 use nambari_whatsapp::{WhatsAppConfig, WhatsAppSender};
 use secrecy::SecretString;
@@ -201,6 +201,7 @@ pub async fn start_from_lookup(
         sender,
     );
     app.api_key_pepper = loaded.api_key_pepper.map(|p| Arc::new(Live::new(p)));
+    attach_adapters(&mut app, &get).await?;
     let refresher = source.map(|source| {
         let live = LiveSecrets {
             keys: app.keys.clone(),
@@ -211,6 +212,20 @@ pub async fn start_from_lookup(
         SecretsRefresher::new(refs, source, live, clock, &issuer, &audience, read_at)
     });
     Ok(Started { app, refresher })
+}
+
+/// The optional adapters of an App: the idToken verifier when a provider
+/// has client ids (`GOOGLE_CLIENT_IDS`, `APPLE_CLIENT_IDS`), and the SNS
+/// events topic when `EVENTS_TOPIC_ARN` is set (on `SNS_ENDPOINT` if given).
+pub async fn attach_adapters(app: &mut App, get: &impl Fn(&str) -> Option<String>) -> Result<(), StartupError> {
+    if let Some(v) = nambari_oauth::JwksVerifier::from_settings(&app.settings.oauth).map_err(StartupError)? {
+        app.oauth = Some(Arc::new(v));
+    }
+    if let Some(arn) = app.settings.events_topic_arn.clone() {
+        let endpoint = Endpoints::from_lookup(get).sns;
+        app.events = Arc::new(nambari_aws::SnsEvents::connect(&arn, endpoint.as_deref()).await);
+    }
+    Ok(())
 }
 
 /// The App of a Lambda function, without secret refresh (see
@@ -261,11 +276,21 @@ pub struct NullSender {
 #[async_trait::async_trait]
 impl Sender for NullSender {
     async fn send(&self, msg: &OtpMessage) -> Result<(), SendError> {
+        self.outcome(msg.pipe)
+    }
+
+    async fn send_invite(&self, msg: &InviteMessage) -> Result<(), SendError> {
+        self.outcome(msg.pipe)
+    }
+}
+
+impl NullSender {
+    fn outcome(&self, pipe: Pipe) -> Result<(), SendError> {
         if self.deliver {
             Ok(())
         } else {
             Err(SendError {
-                pipe: msg.pipe,
+                pipe,
                 reason: "no delivery channel is configured".into(),
             })
         }

@@ -141,3 +141,33 @@ pub fn set_refresh_cookie(res: &mut Response, token: Option<&str>, max_age: i64)
         res.headers_mut().append(http::header::SET_COOKIE, v);
     }
 }
+
+/// The `data` every sign-in answers with (`accessToken`, `refreshToken`,
+/// `expiresIn`, `onboarding`, plus `extra` fields), as a 200 with
+/// `message`; a web client (`platform: WEB`) also gets the refresh cookie.
+pub fn signed_in_data(
+    app: &App,
+    message: &str,
+    user: &nambari_core::repo::User,
+    tokens: &nambari_core::auth::Tokens,
+    extra: Value,
+) -> Response {
+    let mut data = json!({
+        "accessToken": tokens.access_token,
+        "refreshToken": tokens.refresh_token.expose(),
+        "expiresIn": tokens.expires_in,
+        "onboarding": user.flags(),
+    });
+    if let (Some(d), Value::Object(more)) = (data.as_object_mut(), extra) {
+        d.extend(more);
+    }
+    let mut res = ok(app, message, None, data);
+    if tokens.session.platform == Some(nambari_core::repo::Platform::Web) {
+        set_refresh_cookie(
+            &mut res,
+            Some(tokens.refresh_token.expose()),
+            nambari_core::tokens::REFRESH_TTL,
+        );
+    }
+    res
+}

@@ -7,6 +7,8 @@ pub mod body;
 pub mod config;
 pub mod envelope;
 pub mod idempotent;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,8 +16,10 @@ use std::sync::Arc;
 use lambda_http::{Request, service_fn};
 use nambari_core::App;
 
-pub use body::{Body, client_ip, cookie, locale};
-pub use envelope::{REFRESH_COOKIE, Response, error_response, json_response, ok, respond, set_refresh_cookie};
+pub use body::{Body, bearer, client_ip, cookie, locale, path_param, query_param};
+pub use envelope::{
+    REFRESH_COOKIE, Response, error_response, json_response, ok, respond, set_refresh_cookie, signed_in_data,
+};
 pub use idempotent::idempotent;
 
 /// JSON log lines (CloudWatch-friendly) on stdout, level from `RUST_LOG`

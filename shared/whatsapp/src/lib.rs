@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use nambari_core::channel::Pipe;
 use nambari_core::config::Settings;
 use nambari_core::secrets::Live;
-use nambari_core::sender::{OtpMessage, SendError, Sender};
+use nambari_core::sender::{InviteMessage, OtpMessage, SendError, Sender};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use tracing::{debug, instrument, warn};
@@ -39,6 +39,8 @@ pub struct WhatsAppConfig {
     pub template_name: String,
     /// The template's languages (`en_US`, `fr`, …); the first is the default.
     pub template_languages: Vec<String>,
+    /// The approved template of invites, one body parameter: the claim link.
+    pub invite_template_name: String,
 }
 
 impl WhatsAppConfig {
@@ -52,6 +54,7 @@ impl WhatsAppConfig {
             phone_number_id: d.whatsapp_phone_number_id.clone()?,
             template_name: d.whatsapp_template_name.clone(),
             template_languages: d.whatsapp_template_languages.clone(),
+            invite_template_name: d.whatsapp_invite_template_name.clone(),
         })
     }
 
@@ -165,7 +168,7 @@ impl WhatsAppSender {
         })
     }
 
-    async fn attempt(&self, body: &Value, msg: &OtpMessage) -> Attempt {
+    async fn attempt(&self, body: &Value, to: &str) -> Attempt {
         let token = self.token.get();
         let sent = self
             .http
@@ -194,7 +197,7 @@ impl WhatsAppSender {
         }
         // The Cloud API's error object; never the raw body, which could echo the request.
         let api_error = match res.bytes().await {
-            Ok(b) => describe_api_error(&b, token.expose_secret(), &msg.to),
+            Ok(b) => describe_api_error(&b, token.expose_secret(), to),
             Err(_) => String::new(),
         };
         let reason = format!("HTTP {}{api_error}", status.as_u16());
@@ -235,26 +238,55 @@ fn describe_api_error(body: &[u8], token: &str, to: &str) -> String {
     }
 }
 
-#[async_trait]
-impl Sender for WhatsAppSender {
-    #[instrument(skip_all, fields(to = %msg.masked_to()))]
-    async fn send(&self, msg: &OtpMessage) -> Result<(), SendError> {
-        let body = self.body(msg);
+impl WhatsAppSender {
+    /// The Cloud API request body of an invite: the invite template with
+    /// the claim link as its body parameter.
+    pub fn invite_body(&self, msg: &InviteMessage) -> Value {
+        json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": msg.to.trim_start_matches('+'),
+            "type": "template",
+            "template": {
+                "name": self.config.invite_template_name,
+                "language": {"code": self.config.language_for(&msg.locale)},
+                "components": [
+                    {"type": "body", "parameters": [{"type": "text", "text": msg.link}]}
+                ]
+            }
+        })
+    }
+
+    /// One attempt, and one more after a transient failure.
+    async fn post(&self, body: &Value, to: &str) -> Result<(), SendError> {
         let refused = |reason: String| SendError {
             pipe: Pipe::Whatsapp,
             reason: format!("WhatsApp Cloud API: {reason}"),
         };
-        match self.attempt(&body, msg).await {
+        match self.attempt(body, to).await {
             Attempt::Sent => return Ok(()),
             Attempt::Refused(reason) => return Err(refused(reason)),
             Attempt::Transient(reason) => warn!(reason, "WhatsApp send failed; trying once more"),
         }
         tokio::time::sleep(RETRY_PAUSE).await;
-        match self.attempt(&body, msg).await {
+        match self.attempt(body, to).await {
             Attempt::Sent => Ok(()),
             Attempt::Refused(reason) => Err(refused(reason)),
             Attempt::Transient(reason) => Err(refused(format!("{reason} (after one retry)"))),
         }
+    }
+}
+
+#[async_trait]
+impl Sender for WhatsAppSender {
+    #[instrument(skip_all, fields(to = %msg.masked_to()))]
+    async fn send(&self, msg: &OtpMessage) -> Result<(), SendError> {
+        self.post(&self.body(msg), &msg.to).await
+    }
+
+    #[instrument(skip_all)]
+    async fn send_invite(&self, msg: &InviteMessage) -> Result<(), SendError> {
+        self.post(&self.invite_body(msg), &msg.to).await
     }
 }
 
@@ -278,6 +310,7 @@ mod tests {
             phone_number_id: "106540352242922".into(),
             template_name: "nambari_otp".into(),
             template_languages: vec!["en_US".into(), "fr".into()],
+            invite_template_name: "nambari_invite".into(),
         }
     }
 
@@ -293,6 +326,7 @@ mod tests {
             code: OtpCode::fixed("493027"),
             locale: locale.into(),
             purpose: "auth",
+            ttl: None,
         }
     }
 

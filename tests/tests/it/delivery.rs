@@ -531,6 +531,7 @@ async fn a_whatsapp_timeout_counts_as_down() {
         code: nambari_core::otp::OtpCode::fixed("123456"),
         locale: "en".into(),
         purpose: "auth",
+        ttl: None,
     };
     let e = sender.send(&message).await.unwrap_err();
     assert!(e.reason.contains("no answer within 200 ms (after one retry)"), "{e}");

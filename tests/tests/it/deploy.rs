@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use nambari_core::channel::Pipe;
 use nambari_core::config::{SenderMode, Settings};
 use nambari_core::memory::MemoryTable;
+use nambari_core::oauth::{IdTokenClaims, IdTokenError, IdTokenVerifier, Provider};
 use nambari_core::repo::{Db, user_key};
 use nambari_core::table::{Cond, Item, Key, Page, Query, Table, TableResult, Update, Write};
 use nambari_core::testing::{self, TestApp};
@@ -203,6 +204,33 @@ fn openapi_operations(openapi: &Value) -> Vec<(String, String, Option<String>)> 
 
 // ------------------------------------------------------ consistency check
 
+/// Whether an API Gateway v2 event is a request of `c`'s route: its method,
+/// a path the route matches (`/sessions/ses_1` for `/sessions/{id}`, as API
+/// Gateway matches it), `routeKey` if it has one, and exactly the path
+/// parameters API Gateway would pass.
+fn is_request_of(event: &Value, c: &FunctionCrate) -> bool {
+    let http = &event["requestContext"]["http"];
+    let Some(path) = http["path"].as_str() else {
+        return false;
+    };
+    let Some(params) = nambari_local::match_path(&c.path, path) else {
+        return false;
+    };
+    let want_params: serde_json::Map<String, Value> = params.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+    let got_params = match &event["pathParameters"] {
+        Value::Null => serde_json::Map::new(),
+        Value::Object(m) => m.clone(),
+        _ => return false,
+    };
+    let route_key = format!("{} {}", c.method, c.path);
+    http["method"] == json!(c.method)
+        && event["rawPath"] == json!(path)
+        && [&event["routeKey"], &event["requestContext"]["routeKey"]]
+            .iter()
+            .all(|k| k.is_null() || **k == json!(route_key))
+        && got_params == want_params
+}
+
 /// Every way the template, the OpenAPI document and the event fixtures
 /// disagree with the function crates. Empty when they agree.
 pub fn consistency_problems(
@@ -290,11 +318,7 @@ pub fn consistency_problems(
                     problems.push(format!("{}: no events/{}/ok.json (the happy path)", c.name, c.name));
                 }
                 for (file, event) in files {
-                    let http = &event["requestContext"]["http"];
-                    if http["method"] != json!(c.method)
-                        || http["path"] != json!(c.path)
-                        || event["rawPath"] != json!(c.path)
-                    {
+                    if !is_request_of(event, c) {
                         problems.push(format!("{}: events/{}/{file} is not a {route} request", c.name, c.name));
                     }
                 }
@@ -425,13 +449,14 @@ pub fn iam_problems(crates: &[String], template: &Value, iam: &Value) -> Vec<Str
                         "{krate}: {id} mixes DynamoDB and other actions in one statement"
                     ));
                 }
-                let mut want = vec![table_arn.clone()];
-                if actions.iter().any(|a| a == "dynamodb:Query") {
-                    want.push(index_arn.clone());
-                }
-                if resources != want {
+                // The table; its index only with Query (whether a function
+                // queries the index is the usage check's to say).
+                let table_only = vec![table_arn.clone()];
+                let with_index = vec![table_arn.clone(), index_arn.clone()];
+                let queries = actions.iter().any(|a| a == "dynamodb:Query");
+                if resources != table_only && !(queries && resources == with_index) {
                     problems.push(format!(
-                        "{krate}: {id} grants DynamoDB on {resources:?}, not {want:?} (the table, and its index only to Query)"
+                        "{krate}: {id} grants DynamoDB on {resources:?}, not {table_only:?} (the table, and its index only to Query)"
                     ));
                 }
             }
@@ -688,6 +713,35 @@ fn a_fixture_of_another_route_and_a_missing_happy_path_are_reported() {
         &p,
         "jwks: events/jwks/stale.json is not a GET /.well-known/jwks.json request",
     );
+}
+
+#[test]
+fn a_fixture_of_a_route_with_a_path_parameter_must_carry_the_parameters_api_gateway_passes() {
+    let c = FunctionCrate {
+        name: "account-session-revoke".into(),
+        method: "DELETE".into(),
+        path: "/api/v1/account/sessions/{id}".into(),
+    };
+    let event = |path: &str, params: Value| {
+        json!({"rawPath": path, "routeKey": "DELETE /api/v1/account/sessions/{id}", "pathParameters": params,
+            "requestContext": {"http": {"method": "DELETE", "path": path}}})
+    };
+    assert!(is_request_of(
+        &event("/api/v1/account/sessions/ses_1", json!({"id": "ses_1"})),
+        &c
+    ));
+    assert!(!is_request_of(
+        &event("/api/v1/account/sessions/ses_1", json!({"id": "ses_2"})),
+        &c
+    ));
+    assert!(!is_request_of(
+        &event("/api/v1/account/sessions/ses_1", Value::Null),
+        &c
+    ));
+    assert!(!is_request_of(&event("/api/v1/account/sessions", json!({})), &c));
+    let mut other_route = event("/api/v1/account/sessions/ses_1", json!({"id": "ses_1"}));
+    other_route["routeKey"] = json!("GET /api/v1/account/sessions/{id}");
+    assert!(!is_request_of(&other_route, &c));
 }
 
 #[test]
@@ -983,6 +1037,10 @@ async fn local_mode_serves_the_openapi_document() {
 
 // ------------------------------------- what the functions really call
 
+/// What the recorder notes, besides `dynamodb:Query`, for a query on the
+/// index: IAM authorises the index as a resource of its own.
+const INDEX_QUERY: &str = "dynamodb:Query on the index gsi1";
+
 /// Records the DynamoDB action behind every call of the store port.
 struct RecordingTable {
     inner: MemoryTable,
@@ -1035,6 +1093,9 @@ impl Table for RecordingTable {
     }
     async fn query(&self, query: Query) -> TableResult<Page> {
         self.record("dynamodb:Query");
+        if query.index.is_some() {
+            self.record(INDEX_QUERY);
+        }
         self.inner.query(query).await
     }
 }
@@ -1045,7 +1106,8 @@ struct Recorder {
     addr: std::net::SocketAddr,
     t: TestApp,
     table: Arc<RecordingTable>,
-    functions: BTreeMap<String, &'static str>,
+    /// (METHOD, route template, function) of every mounted function.
+    routes: Vec<(&'static str, &'static str, &'static str)>,
     /// function → (IAM action or secret) → the first step that needed it.
     seen: BTreeMap<&'static str, BTreeMap<String, String>>,
     /// Every response: step, method, path, status, body.
@@ -1079,19 +1141,21 @@ impl Recorder {
             inner: MemoryTable::new(),
             actions: Mutex::new(Vec::new()),
         });
-        let t = testing::app_with(table.clone(), testing::settings());
+        let mut t = testing::app_with(table.clone(), testing::settings());
+        // Google and Apple sign-in run against a fake idToken verifier.
+        Arc::get_mut(&mut t.app).expect("the App is not shared yet").oauth = Some(Arc::new(FakeIdTokens));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(nambari_local::serve(t.app.clone(), listener, false));
-        let functions = nambari_local::routes()
+        let routes = nambari_local::routes()
             .iter()
-            .map(|r| (format!("{} {}", r.method, r.path), r.function))
+            .map(|r| (r.method, r.path, r.function))
             .collect();
         Recorder {
             addr,
             t,
             table,
-            functions,
+            routes,
             seen: BTreeMap::new(),
             responses: Vec::new(),
             task,
@@ -1108,9 +1172,12 @@ impl Recorder {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Sent {
-        let function = *self
-            .functions
-            .get(&format!("{method} {path}"))
+        // The function, and its route as openapi.yaml names it (`/sessions/{id}`).
+        let (route, function) = self
+            .routes
+            .iter()
+            .find(|(m, p, _)| *m == method && nambari_local::match_path(p, path).is_some())
+            .map(|(_, p, f)| (*p, *f))
             .unwrap_or_else(|| panic!("{step}: no function serves {method} {path}"));
         self.table.taken();
         let sent_before = self.t.sender.messages().len();
@@ -1150,7 +1217,7 @@ impl Recorder {
         self.responses.push((
             step.to_owned(),
             method.to_owned(),
-            path.to_owned(),
+            route.to_owned(),
             status,
             body.clone(),
         ));
@@ -1160,6 +1227,47 @@ impl Recorder {
     async fn post(&mut self, step: &str, path: &str, body: Value) -> Sent {
         self.send(step, "POST", &format!("/api/v1{path}"), Some(body), &[])
             .await
+    }
+
+    /// A request with `Authorization: Bearer <access_token>` to `/api/v1<path>`.
+    async fn authed(&mut self, step: &str, method: &str, path: &str, body: Option<Value>, access_token: &str) -> Sent {
+        let auth = format!("Bearer {access_token}");
+        self.send(
+            step,
+            method,
+            &format!("/api/v1{path}"),
+            body,
+            &[("Authorization", &auth)],
+        )
+        .await
+    }
+
+    /// check → start → verify-otp for a user who finished onboarding: the
+    /// verify response (tokens).
+    async fn sign_in(&mut self, step: &str, phone: &str, device: &str) -> Sent {
+        let (tt, code) = self.start_sign_in(step, phone, device, "SMS").await;
+        let v = self
+            .post(
+                &format!("{step}: verify"),
+                "/auth/verify-otp",
+                json!({"tempToken": tt, "otp": code, "deviceName": "Pixel 8", "platform": "ANDROID"}),
+            )
+            .await;
+        assert_eq!((v.status, &v.body["action"]), (200, &Value::Null), "{step}: {}", v.body);
+        v
+    }
+
+    /// A checkToken for `phone` on `device`.
+    async fn check(&mut self, step: &str, phone: &str, device: &str) -> String {
+        let check = self
+            .post(
+                &format!("{step}: check"),
+                "/auth/check",
+                json!({"identifier": phone, "deviceId": device}),
+            )
+            .await;
+        assert_eq!(check.status, 200, "{step}: {}", check.body);
+        check.data("checkToken")
     }
 
     /// check → start over `channel`: the tempToken and the code sent.
@@ -1184,6 +1292,29 @@ impl Recorder {
     }
 }
 
+/// Accepts `good:<sub>` as an idToken of subject `<sub>` (of either
+/// provider) and refuses anything else, as a bad signature would be.
+struct FakeIdTokens;
+
+#[async_trait]
+impl IdTokenVerifier for FakeIdTokens {
+    async fn verify(
+        &self,
+        _provider: Provider,
+        id_token: &str,
+        _nonce: Option<&str>,
+        _now: i64,
+    ) -> Result<IdTokenClaims, IdTokenError> {
+        match id_token.strip_prefix("good:") {
+            Some(sub) if !sub.is_empty() => Ok(IdTokenClaims {
+                sub: sub.to_owned(),
+                email: None,
+            }),
+            _ => Err(IdTokenError::Invalid("not a test idToken")),
+        }
+    }
+}
+
 /// What a run through every function found.
 struct Recorded {
     /// function → (IAM action or delivery secret) → the first step that needed it.
@@ -1198,6 +1329,7 @@ async fn record_every_path() -> Recorded {
     const PHONE: &str = "+255745051250";
     const FAILING: &str = "+254712345678";
     const RACED: &str = "+254711000111";
+    const NEW: &str = "+255745051251";
     let mut r = Recorder::start().await;
 
     // Sign up: check → channels → start (claims an Idempotency-Key, then replays it).
@@ -1436,6 +1568,724 @@ async fn record_every_path() -> Recorded {
         .await;
     assert_eq!(resent.status, 200, "{}", resent.body);
 
+    // ------------------------------------------------ the signed-in account
+    // Asha signs in with a code; her access token is fresh (the code was
+    // proved just now).
+    r.t.clock.advance(3600);
+    let v = r.sign_in("account: sign-in", PHONE, "dev-5").await;
+    let at = v.data("accessToken");
+    let none = r
+        .send("me without a token", "GET", "/api/v1/account/me", None, &[])
+        .await;
+    assert_eq!(
+        (none.status, none.body["code"].as_str()),
+        (401, Some("UNAUTHORIZED")),
+        "{}",
+        none.body
+    );
+    let me = r.authed("me", "GET", "/account/me", None, &at).await;
+    assert_eq!(me.status, 200, "{}", me.body);
+
+    // Secondary onboarding: a username (then another, freeing the first),
+    // interests, bio and picture (set, then cleared).
+    let u = r
+        .authed(
+            "username",
+            "PUT",
+            "/account/username",
+            Some(json!({"username": "Asha"})),
+            &at,
+        )
+        .await;
+    assert_eq!(u.status, 200, "{}", u.body);
+    let u = r
+        .authed(
+            "username renamed",
+            "PUT",
+            "/account/username",
+            Some(json!({"username": "asha_m"})),
+            &at,
+        )
+        .await;
+    assert_eq!(u.status, 200, "{}", u.body);
+    let bad = r
+        .authed(
+            "username invalid",
+            "PUT",
+            "/account/username",
+            Some(json!({"username": "a b"})),
+            &at,
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    let i = r
+        .authed(
+            "interests",
+            "PUT",
+            "/account/interests",
+            Some(json!({"interests": ["music", "Football", "football"]})),
+            &at,
+        )
+        .await;
+    assert_eq!(i.status, 200, "{}", i.body);
+    let bad = r
+        .authed(
+            "interests not a list",
+            "PUT",
+            "/account/interests",
+            Some(json!({"interests": "music"})),
+            &at,
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    let b = r
+        .authed(
+            "bio",
+            "PUT",
+            "/account/bio",
+            Some(json!({"bio": "Hello from Dar"})),
+            &at,
+        )
+        .await;
+    assert_eq!(b.status, 200, "{}", b.body);
+    let b = r
+        .authed("bio cleared", "PUT", "/account/bio", Some(json!({"bio": ""})), &at)
+        .await;
+    assert_eq!(b.status, 200, "{}", b.body);
+    let pic = json!({"profilePic": "https://cdn.example.com/u/asha.jpg"});
+    let p = r
+        .authed("profile picture", "PUT", "/account/profile-pic", Some(pic), &at)
+        .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    let bad = r
+        .authed(
+            "profile picture over http",
+            "PUT",
+            "/account/profile-pic",
+            Some(json!({"profilePic": "http://cdn.example.com/a.jpg"})),
+            &at,
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    let me = r.authed("me (after onboarding)", "GET", "/account/me", None, &at).await;
+    assert_eq!(me.status, 200, "{}", me.body);
+
+    // Password: set (first time: the session is enough), a mismatch, two
+    // wrong current passwords (counted on the lock), then changed.
+    let set = json!({"newPassword": "correct horse 1", "confirmPassword": "correct horse 1"});
+    let s = r
+        .authed("password set", "PUT", "/account/password", Some(set), &at)
+        .await;
+    assert_eq!(s.status, 200, "{}", s.body);
+    let mismatch = json!({"newPassword": "correct horse 2", "confirmPassword": "correct horse 3"});
+    let s = r
+        .authed("password mismatch", "PUT", "/account/password", Some(mismatch), &at)
+        .await;
+    assert_eq!(
+        (s.status, s.body["code"].as_str()),
+        (400, Some("PASSWORD_MISMATCH")),
+        "{}",
+        s.body
+    );
+    for step in ["password change, wrong current", "password change, wrong current again"] {
+        let wrong = json!({"newPassword": "correct horse 2", "currentPassword": "not my password"});
+        let s = r.authed(step, "PUT", "/account/password", Some(wrong), &at).await;
+        assert_eq!(
+            (s.status, s.body["code"].as_str()),
+            (403, Some("INVALID_CREDENTIALS")),
+            "{}",
+            s.body
+        );
+    }
+    let change = json!({"newPassword": "correct horse 2", "currentPassword": "correct horse 1"});
+    let s = r
+        .authed("password changed", "PUT", "/account/password", Some(change), &at)
+        .await;
+    assert_eq!(s.status, 200, "{}", s.body);
+
+    // PIN: a trivial one, set, a wrong current PIN, changed.
+    let s = r
+        .authed("PIN too easy", "PUT", "/account/pin", Some(json!({"pin": "1234"})), &at)
+        .await;
+    assert_eq!(s.status, 422, "{}", s.body);
+    let s = r
+        .authed("PIN set", "PUT", "/account/pin", Some(json!({"pin": "1357"})), &at)
+        .await;
+    assert_eq!(s.status, 200, "{}", s.body);
+    let s = r
+        .authed(
+            "PIN change, wrong current",
+            "PUT",
+            "/account/pin",
+            Some(json!({"pin": "8046", "currentPin": "9999"})),
+            &at,
+        )
+        .await;
+    assert_eq!(s.status, 403, "{}", s.body);
+    let s = r
+        .authed(
+            "PIN changed",
+            "PUT",
+            "/account/pin",
+            Some(json!({"pin": "8046", "currentPin": "1357"})),
+            &at,
+        )
+        .await;
+    assert_eq!(s.status, 200, "{}", s.body);
+
+    // Step-up: granted; a wrong PIN (new lock), another (counted), granted
+    // again (the lock cleared); then wrong until locked, and locked even
+    // with the right PIN.
+    let up = |pin: &str| Some(json!({"pin": pin, "scope": "payments:send"}));
+    let s = r.authed("step-up", "POST", "/auth/step-up", up("8046"), &at).await;
+    assert_eq!(s.status, 200, "{}", s.body);
+    for step in ["step-up, wrong PIN", "step-up, wrong PIN again"] {
+        let s = r.authed(step, "POST", "/auth/step-up", up("2468"), &at).await;
+        assert_eq!(
+            (s.status, s.body["code"].as_str()),
+            (403, Some("INVALID_CREDENTIALS")),
+            "{}",
+            s.body
+        );
+    }
+    let s = r
+        .authed("step-up after wrong PINs", "POST", "/auth/step-up", up("8046"), &at)
+        .await;
+    assert_eq!(s.status, 200, "{}", s.body);
+    let mut last = None;
+    for n in 0..5 {
+        let s = r
+            .authed(
+                &format!("step-up, wrong PIN {n}"),
+                "POST",
+                "/auth/step-up",
+                up("2468"),
+                &at,
+            )
+            .await;
+        last = s.body["code"].as_str().map(str::to_owned);
+    }
+    assert_eq!(last.as_deref(), Some("ACCOUNT_LOCKED"));
+    let s = r
+        .authed("step-up while locked", "POST", "/auth/step-up", up("8046"), &at)
+        .await;
+    assert_eq!(
+        (s.status, s.body["code"].as_str()),
+        (403, Some("ACCOUNT_LOCKED")),
+        "{}",
+        s.body
+    );
+    r.t.clock.advance(901);
+    // Past FRESH_AUTH_SECONDS: changing the PIN now needs the current one.
+    let s = r
+        .authed(
+            "PIN change, stale session",
+            "PUT",
+            "/account/pin",
+            Some(json!({"pin": "9753"})),
+            &at,
+        )
+        .await;
+    assert_eq!(s.status, 422, "{}", s.body);
+
+    // ------------------------------------------------ password sign-in
+    // Wrong passwords until locked, then a known device signs in, an
+    // unknown one verifies with a code.
+    let ct = r.check("password sign-in", PHONE, "dev-5").await;
+    let login = |ct: &str, password: &str, device: &str| json!({"checkToken": ct, "password": password, "deviceId": device, "deviceName": "Pixel 8", "platform": "ANDROID"});
+    let mut last = None;
+    for n in 0..5 {
+        let s = r
+            .post(
+                &format!("password sign-in, wrong password {n}"),
+                "/auth/login/password",
+                login(&ct, "wrong horse", "dev-5"),
+            )
+            .await;
+        assert_eq!(s.status, 403, "{}", s.body);
+        last = s.body["code"].as_str().map(str::to_owned);
+    }
+    assert_eq!(last.as_deref(), Some("ACCOUNT_LOCKED"));
+    let s = r
+        .post(
+            "password sign-in while locked",
+            "/auth/login/password",
+            login(&ct, "correct horse 2", "dev-5"),
+        )
+        .await;
+    assert_eq!(
+        (s.status, s.body["code"].as_str()),
+        (403, Some("ACCOUNT_LOCKED")),
+        "{}",
+        s.body
+    );
+    r.t.clock.advance(901);
+    let ct = r.check("password sign-in (known device)", PHONE, "dev-5").await;
+    let s = r
+        .post(
+            "password sign-in (known device)",
+            "/auth/login/password",
+            login(&ct, "correct horse 2", "dev-5"),
+        )
+        .await;
+    assert_eq!((s.status, &s.body["action"]), (200, &Value::Null), "{}", s.body);
+    let again = r
+        .post(
+            "password sign-in, checkToken reused",
+            "/auth/login/password",
+            login(&ct, "correct horse 2", "dev-5"),
+        )
+        .await;
+    assert_eq!(
+        (again.status, again.body["code"].as_str()),
+        (403, Some("TOKEN_ALREADY_USED")),
+        "{}",
+        again.body
+    );
+    let ct = r.check("password sign-in (unknown device)", PHONE, "dev-6").await;
+    let s = r
+        .post(
+            "password sign-in (unknown device)",
+            "/auth/login/password",
+            login(&ct, "correct horse 2", "dev-6"),
+        )
+        .await;
+    assert_eq!(
+        (s.status, s.body["action"].as_str()),
+        (200, Some("VERIFY_DEVICE")),
+        "{}",
+        s.body
+    );
+    let dvt = s.data("deviceVerificationToken");
+    let code = s.data("sandboxOtp");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let d = r
+        .post(
+            "device verify, wrong code",
+            "/account/device/verify",
+            json!({"deviceVerificationToken": dvt, "otp": wrong}),
+        )
+        .await;
+    assert_eq!(
+        (d.status, d.body["code"].as_str()),
+        (403, Some("INVALID_OTP")),
+        "{}",
+        d.body
+    );
+    let d = r
+        .post(
+            "device verify",
+            "/account/device/verify",
+            json!({"deviceVerificationToken": dvt, "otp": code}),
+        )
+        .await;
+    assert_eq!(d.status, 200, "{}", d.body);
+    // A failed send on an unknown device gives the checkToken back.
+    r.t.sender.fail(Pipe::Sms);
+    let ct = r.check("password sign-in (send fails)", PHONE, "dev-7").await;
+    let s = r
+        .post(
+            "password sign-in (send fails)",
+            "/auth/login/password",
+            login(&ct, "correct horse 2", "dev-7"),
+        )
+        .await;
+    assert_eq!(s.status, 502, "{}", s.body);
+    r.t.sender.failing.lock().unwrap().clear();
+    r.t.clock.advance(301);
+
+    // ------------------------------------------------ forgot password
+    let ct = r.check("forgot password", PHONE, "dev-5").await;
+    let f = r
+        .post(
+            "forgot: initiate",
+            "/auth/password/forgot/initiate",
+            json!({"checkToken": ct, "deviceId": "dev-5"}),
+        )
+        .await;
+    assert_eq!(f.status, 200, "{}", f.body);
+    let (tt, code) = (f.data("tempToken"), f.data("sandboxOtp"));
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let v = r
+        .post(
+            "forgot: wrong code",
+            "/auth/password/forgot/verify-otp",
+            json!({"tempToken": tt, "otp": wrong}),
+        )
+        .await;
+    assert_eq!(v.status, 403, "{}", v.body);
+    let v = r
+        .post(
+            "forgot: verify code",
+            "/auth/password/forgot/verify-otp",
+            json!({"tempToken": tt, "otp": code}),
+        )
+        .await;
+    assert_eq!(v.status, 200, "{}", v.body);
+    let rt = v.data("resetToken");
+    let reset = |rt: &str, confirm: &str| json!({"resetToken": rt, "newPassword": "battery staple", "confirmPassword": confirm});
+    let x = r
+        .post(
+            "forgot: reset, mismatch",
+            "/auth/password/forgot/reset",
+            reset(&rt, "battery stapler"),
+        )
+        .await;
+    assert_eq!(x.status, 400, "{}", x.body);
+    let x = r
+        .post(
+            "forgot: reset",
+            "/auth/password/forgot/reset",
+            reset(&rt, "battery staple"),
+        )
+        .await;
+    assert_eq!(x.status, 200, "{}", x.body);
+    let again = r
+        .post(
+            "forgot: reset token reused",
+            "/auth/password/forgot/reset",
+            reset(&rt, "battery staple"),
+        )
+        .await;
+    assert_eq!(
+        (again.status, again.body["code"].as_str()),
+        (403, Some("TOKEN_ALREADY_USED")),
+        "{}",
+        again.body
+    );
+    // The reset ended every earlier session.
+    let old = r
+        .authed("me after the reset (old token)", "GET", "/account/me", None, &at)
+        .await;
+    assert_eq!(
+        (old.status, old.body["code"].as_str()),
+        (401, Some("INVALID_TOKEN")),
+        "{}",
+        old.body
+    );
+    let at = x.data("accessToken");
+    r.t.sender.fail(Pipe::Sms);
+    let ct = r.check("forgot (send fails)", PHONE, "dev-5").await;
+    let f = r
+        .post(
+            "forgot: initiate (send fails)",
+            "/auth/password/forgot/initiate",
+            json!({"checkToken": ct, "deviceId": "dev-5"}),
+        )
+        .await;
+    assert_eq!(f.status, 502, "{}", f.body);
+    r.t.sender.failing.lock().unwrap().clear();
+
+    // ------------------------------------------------ Google sign-in
+    let l = r
+        .authed(
+            "link Google, bad idToken",
+            "POST",
+            "/account/oauth/link",
+            Some(json!({"provider": "GOOGLE", "idToken": "forged"})),
+            &at,
+        )
+        .await;
+    assert_eq!(l.status, 403, "{}", l.body);
+    let l = r
+        .authed(
+            "link Google",
+            "POST",
+            "/account/oauth/link",
+            Some(json!({"provider": "GOOGLE", "idToken": "good:g-asha"})),
+            &at,
+        )
+        .await;
+    assert_eq!(l.status, 200, "{}", l.body);
+    let ct = r.check("Google sign-in", PHONE, "dev-5").await;
+    let oauth = |ct: &str, provider: &str, id_token: &str| json!({"checkToken": ct, "provider": provider, "idToken": id_token, "deviceId": "dev-5", "state": "s-1"});
+    let o = r
+        .post(
+            "Google sign-in, another account",
+            "/auth/login/oauth",
+            oauth(&ct, "GOOGLE", "good:g-other"),
+        )
+        .await;
+    assert_eq!(o.status, 403, "{}", o.body);
+    let o = r
+        .post(
+            "Apple sign-in, not linked",
+            "/auth/login/oauth",
+            oauth(&ct, "APPLE", "good:a-asha"),
+        )
+        .await;
+    assert_eq!(
+        (o.status, o.body["code"].as_str()),
+        (403, Some("OAUTH_NOT_LINKED")),
+        "{}",
+        o.body
+    );
+    let o = r
+        .post(
+            "Google sign-in",
+            "/auth/login/oauth",
+            oauth(&ct, "GOOGLE", "good:g-asha"),
+        )
+        .await;
+    assert_eq!(o.status, 200, "{}", o.body);
+
+    // ------------------------------------------------ one-step flow
+    // A new user (Neo), then Asha (existing), then a failed send.
+    r.t.clock.advance(301); // a cold breaker cache: the trigger reads the country's history
+    let trigger = json!({"phone": NEW, "device_id": "dev-9"});
+    let tr = r
+        .send(
+            "one-step trigger (Idempotency-Key)",
+            "POST",
+            "/api/v1/auth/otp/trigger",
+            Some(trigger.clone()),
+            &[("Idempotency-Key", "k-9")],
+        )
+        .await;
+    assert_eq!(tr.status, 200, "{}", tr.body);
+    let replay = r
+        .send(
+            "one-step trigger (replayed)",
+            "POST",
+            "/api/v1/auth/otp/trigger",
+            Some(trigger),
+            &[("Idempotency-Key", "k-9")],
+        )
+        .await;
+    assert_eq!(replay.status, 200, "{}", replay.body);
+    let code = tr.data("sandbox_otp");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let ov = r
+        .post(
+            "one-step verify, wrong code",
+            "/auth/otp/verify",
+            json!({"phone": NEW, "otp": wrong}),
+        )
+        .await;
+    assert_eq!(
+        (ov.status, ov.body["code"].as_str()),
+        (403, Some("INVALID_OTP")),
+        "{}",
+        ov.body
+    );
+    let ov = r
+        .post(
+            "one-step verify (new user)",
+            "/auth/otp/verify",
+            json!({"phone": NEW, "otp": code, "device_id": "dev-9", "platform": "IOS"}),
+        )
+        .await;
+    assert_eq!(
+        (ov.status, &ov.body["data"]["is_new_user"]),
+        (200, &json!(true)),
+        "{}",
+        ov.body
+    );
+    let neo = ov.data("access_token");
+    let tr = r
+        .post(
+            "one-step trigger (existing user)",
+            "/auth/otp/trigger",
+            json!({"phone": PHONE, "device_id": "dev-5"}),
+        )
+        .await;
+    assert_eq!(tr.status, 200, "{}", tr.body);
+    let ov = r
+        .post(
+            "one-step verify (existing user)",
+            "/auth/otp/verify",
+            json!({"phone": PHONE, "otp": tr.data("sandbox_otp")}),
+        )
+        .await;
+    assert_eq!(
+        (ov.status, &ov.body["data"]["is_new_user"]),
+        (200, &json!(false)),
+        "{}",
+        ov.body
+    );
+    let bad = r
+        .post(
+            "one-step trigger, bad phone",
+            "/auth/otp/trigger",
+            json!({"phone": "12"}),
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    r.t.sender.fail(Pipe::Sms);
+    let failed = r
+        .send(
+            "one-step trigger (send fails, Idempotency-Key released)",
+            "POST",
+            "/api/v1/auth/otp/trigger",
+            Some(json!({"phone": FAILING})),
+            &[("Idempotency-Key", "k-10")],
+        )
+        .await;
+    assert_eq!(failed.status, 502, "{}", failed.body);
+    r.t.sender.failing.lock().unwrap().clear();
+
+    // What belongs to one user is refused to another.
+    let taken = r
+        .authed(
+            "username taken",
+            "PUT",
+            "/account/username",
+            Some(json!({"username": "ASHA_M"})),
+            &neo,
+        )
+        .await;
+    assert_eq!(taken.status, 409, "{}", taken.body);
+    let taken = r
+        .authed(
+            "link Google, linked to another user",
+            "POST",
+            "/account/oauth/link",
+            Some(json!({"provider": "GOOGLE", "idToken": "good:g-asha"})),
+            &neo,
+        )
+        .await;
+    assert_eq!(taken.status, 409, "{}", taken.body);
+
+    // ------------------------------------------------ email
+    // Neo adds an email (a wrong code first), then replaces it.
+    let e = r
+        .authed(
+            "email start",
+            "POST",
+            "/account/email/start",
+            Some(json!({"email": "neo@example.com"})),
+            &neo,
+        )
+        .await;
+    assert_eq!(e.status, 200, "{}", e.body);
+    let (tt, code) = (e.data("tempToken"), e.data("sandboxOtp"));
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let ev = r
+        .authed(
+            "email verify, wrong code",
+            "POST",
+            "/account/email/verify",
+            Some(json!({"tempToken": tt, "otp": wrong})),
+            &neo,
+        )
+        .await;
+    assert_eq!(ev.status, 403, "{}", ev.body);
+    let ev = r
+        .authed(
+            "email verify",
+            "POST",
+            "/account/email/verify",
+            Some(json!({"tempToken": tt, "otp": code})),
+            &neo,
+        )
+        .await;
+    assert_eq!(ev.status, 200, "{}", ev.body);
+    let e = r
+        .authed(
+            "email start (another address)",
+            "POST",
+            "/account/email/start",
+            Some(json!({"email": "neo@example.org"})),
+            &neo,
+        )
+        .await;
+    assert_eq!(e.status, 200, "{}", e.body);
+    let ev = r
+        .authed(
+            "email verify (replaces the first)",
+            "POST",
+            "/account/email/verify",
+            Some(json!({"tempToken": e.data("tempToken"), "otp": e.data("sandboxOtp")})),
+            &neo,
+        )
+        .await;
+    assert_eq!(ev.status, 200, "{}", ev.body);
+    let taken = r
+        .authed(
+            "email start, another user's address",
+            "POST",
+            "/account/email/start",
+            Some(json!({"email": "Neo@Example.org"})),
+            &at,
+        )
+        .await;
+    assert_eq!(taken.status, 409, "{}", taken.body);
+    r.t.sender.fail(Pipe::Email);
+    let failed = r
+        .authed(
+            "email start (send fails)",
+            "POST",
+            "/account/email/start",
+            Some(json!({"email": "neo@example.net"})),
+            &neo,
+        )
+        .await;
+    assert_eq!(failed.status, 502, "{}", failed.body);
+    r.t.sender.failing.lock().unwrap().clear();
+
+    // ------------------------------------------------ unlink, sessions, logout
+    let un = r
+        .authed("unlink Google", "DELETE", "/account/oauth/google", None, &at)
+        .await;
+    assert_eq!(un.status, 200, "{}", un.body);
+    let un = r
+        .authed("unlink Google again", "DELETE", "/account/oauth/GOOGLE", None, &at)
+        .await;
+    assert_eq!(
+        (un.status, un.body["code"].as_str()),
+        (403, Some("OAUTH_NOT_LINKED")),
+        "{}",
+        un.body
+    );
+    let list = r.authed("sessions", "GET", "/account/sessions", None, &at).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    let other = list.body["data"]["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == json!(false))
+        .and_then(|s| s["id"].as_str())
+        .expect("another session (the Google sign-in)")
+        .to_owned();
+    let rv = r
+        .authed(
+            "revoke another session",
+            "DELETE",
+            &format!("/account/sessions/{other}"),
+            None,
+            &at,
+        )
+        .await;
+    assert_eq!(rv.status, 200, "{}", rv.body);
+    let rv = r
+        .authed(
+            "revoke it again",
+            "DELETE",
+            &format!("/account/sessions/{other}"),
+            None,
+            &at,
+        )
+        .await;
+    assert_eq!(rv.status, 404, "{}", rv.body);
+    let rv = r
+        .authed(
+            "revoke, not a session id",
+            "DELETE",
+            "/account/sessions/nope",
+            None,
+            &at,
+        )
+        .await;
+    assert_eq!(rv.status, 422, "{}", rv.body);
+    let lo = r.authed("logout", "POST", "/auth/logout", None, &at).await;
+    assert_eq!(lo.status, 200, "{}", lo.body);
+    let lo = r.authed("logout again", "POST", "/auth/logout", None, &at).await;
+    assert_eq!(lo.status, 401, "{}", lo.body);
+    let gone = r
+        .authed("sessions after logout", "GET", "/account/sessions", None, &at)
+        .await;
+    assert_eq!(gone.status, 401, "{}", gone.body);
+
     let jwks = r.send("jwks", "GET", "/.well-known/jwks.json", None, &[]).await;
     assert_eq!(jwks.status, 200);
     Recorded {
@@ -1444,13 +2294,25 @@ async fn record_every_path() -> Recorded {
     }
 }
 
-#[tokio::test]
-async fn every_call_a_function_makes_is_granted_and_every_grant_is_used() {
-    let seen = record_every_path().await.seen;
-    let doc = iam();
+/// What the functions were seen to need: function → (IAM action, delivery
+/// secret or [`INDEX_QUERY`]) → the first step that needed it.
+type Seen<'a> = BTreeMap<&'a str, BTreeMap<String, String>>;
+
+/// Whether a function's policy grants anything on the table's index.
+fn grants_the_index(function: &Value) -> bool {
+    let index_arn = json!({"Fn::Sub": "${Table.Arn}/index/gsi1"});
+    statements(function)
+        .iter()
+        .any(|s| as_list(&s["Resource"]).contains(&index_arn))
+}
+
+/// Every way what the functions were seen to need differs from what
+/// `deploy/iam.json` (and, for the index, the template) grants them: a
+/// need not granted, or a grant nothing needed. Empty when they agree.
+pub fn usage_problems(crates: &[String], seen: &Seen, iam: &Value, template: &Value) -> Vec<String> {
     let mut problems = Vec::new();
-    for krate in crate_names() {
-        let entry = &doc[&krate];
+    for krate in crates {
+        let entry = &iam[krate.as_str()];
         let mut declared: BTreeSet<String> = entry["actions"]
             .as_object()
             .into_iter()
@@ -1464,7 +2326,27 @@ async fn every_call_a_function_makes_is_granted_and_every_grant_is_used() {
                 declared.insert("secret WHATSAPP_TOKEN".into());
             }
         }
-        let used: BTreeMap<String, String> = seen.get(krate.as_str()).cloned().unwrap_or_default();
+        let mut used: BTreeMap<String, String> = seen.get(krate.as_str()).cloned().unwrap_or_default();
+        // Real senders (any function that may send) read the WhatsApp token
+        // at cold start whenever the stage offers WHATSAPP, whether or not
+        // this function ever sends over it (nambari_http::config::start_from_lookup).
+        if ["sns:Publish", "ses:SendEmail"].iter().any(|a| declared.contains(*a)) {
+            used.entry("secret WHATSAPP_TOKEN".into())
+                .or_insert_with(|| "cold start: real senders, with CHANNELS offering WHATSAPP".into());
+        }
+        // The index is a resource of its own: granted exactly to the functions that query it.
+        let queried_index = used.remove(INDEX_QUERY);
+        let id = logical_id(krate);
+        let granted_index = template["Resources"].get(&id).is_some_and(grants_the_index);
+        match (&queried_index, granted_index) {
+            (Some(step), false) => problems.push(format!(
+                "{krate}: queries the index gsi1 (at step {step:?}) but {id} is not granted it"
+            )),
+            (None, true) => problems.push(format!(
+                "{krate}: {id} is granted the index gsi1, which no step queried"
+            )),
+            _ => {}
+        }
         for (action, step) in &used {
             if !declared.contains(action) {
                 problems.push(format!(
@@ -1478,7 +2360,68 @@ async fn every_call_a_function_makes_is_granted_and_every_grant_is_used() {
             }
         }
     }
+    problems
+}
+
+#[tokio::test]
+async fn every_call_a_function_makes_is_granted_and_every_grant_is_used() {
+    let seen = record_every_path().await.seen;
+    let problems = usage_problems(&crate_names(), &seen, &iam(), &template());
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+/// One crate `a` that queries the table, as `deploy/iam.json`, the
+/// template and the recorder would describe it.
+fn usage_fixture() -> (Vec<String>, Value, Value) {
+    let iam = json!({"a": {"actions": {"dynamodb:Query": "its items"}, "secrets": []}});
+    let template = json!({"Resources": {"AFunction": {"Type": "AWS::Serverless::Function", "Properties": {
+        "Policies": [{"Statement": [{"Sid": "Table", "Effect": "Allow", "Action": ["dynamodb:Query"],
+            "Resource": [{"Fn::GetAtt": ["Table", "Arn"]}]}]}]}}}});
+    (vec!["a".to_owned()], iam, template)
+}
+
+#[test]
+fn the_usage_check_passes_when_needs_and_grants_agree() {
+    let (crates, iam, template) = usage_fixture();
+    let seen = Seen::from([("a", BTreeMap::from([("dynamodb:Query".to_owned(), "list".to_owned())]))]);
+    assert_eq!(usage_problems(&crates, &seen, &iam, &template), Vec::<String>::new());
+}
+
+#[test]
+fn a_query_on_the_index_without_its_grant_and_an_unused_index_grant_are_reported() {
+    let (crates, iam, mut template) = usage_fixture();
+    let on_index = BTreeMap::from([
+        ("dynamodb:Query".to_owned(), "find".to_owned()),
+        (INDEX_QUERY.to_owned(), "find".to_owned()),
+    ]);
+    let p = usage_problems(&crates, &Seen::from([("a", on_index)]), &iam, &template);
+    assert_eq!(
+        p,
+        vec!["a: queries the index gsi1 (at step \"find\") but AFunction is not granted it".to_owned()]
+    );
+    template["Resources"]["AFunction"]["Properties"]["Policies"][0]["Statement"][0]["Resource"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"Fn::Sub": "${Table.Arn}/index/gsi1"}));
+    let on_table = BTreeMap::from([("dynamodb:Query".to_owned(), "list".to_owned())]);
+    let p = usage_problems(&crates, &Seen::from([("a", on_table)]), &iam, &template);
+    assert_eq!(
+        p,
+        vec!["a: AFunction is granted the index gsi1, which no step queried".to_owned()]
+    );
+}
+
+#[test]
+fn a_function_with_real_senders_but_without_the_whatsapp_token_is_reported() {
+    let (crates, _, template) = usage_fixture();
+    let iam = json!({"a": {"actions": {"dynamodb:Query": "its items", "ses:SendEmail": "codes"}, "secrets": []}});
+    let needs = BTreeMap::from([
+        ("dynamodb:Query".to_owned(), "list".to_owned()),
+        ("ses:SendEmail".to_owned(), "send".to_owned()),
+    ]);
+    let p = usage_problems(&crates, &Seen::from([("a", needs)]), &iam, &template);
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert_reported(&p, "a: needs secret WHATSAPP_TOKEN (at step \"cold start");
 }
 
 // ------------------------------------------- responses against OpenAPI

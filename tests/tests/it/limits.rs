@@ -284,7 +284,10 @@ async fn limits_can_be_turned_off_for_load_tests() {
 }
 
 async fn repeated_idempotency_key(store: Store) {
-    let s = Server::start(store).await;
+    // As deployed (no sandbox): the replay is byte for byte the first answer.
+    let mut settings = nambari_core::testing::settings();
+    settings.sandbox = false;
+    let s = Server::start_with(store, settings).await;
     let check = s
         .post("/auth/check", json!({"identifier": PHONE, "deviceId": "dev-1"}))
         .await;
@@ -324,6 +327,28 @@ async fn repeated_idempotency_key(store: Store) {
         .request("POST", "/api/v1/auth/passwordless-start", Some(body), &[])
         .await;
     assert_eq!(plain.code(), "TOKEN_ALREADY_USED");
+}
+
+#[tokio::test]
+async fn in_sandbox_a_replay_is_the_first_answer_without_its_code() {
+    // The stored replay never holds a plaintext code, even in sandbox.
+    let s = Server::start(Store::Memory).await;
+    let check = s
+        .post("/auth/check", json!({"identifier": PHONE, "deviceId": "dev-1"}))
+        .await;
+    let body = json!({"checkToken": check.data_str("checkToken"), "channel": "SMS", "deviceId": "dev-1"}).to_string();
+    let headers = [("idempotency-key", "retry-sandbox-1")];
+    let first = s
+        .request("POST", "/api/v1/auth/passwordless-start", Some(body.clone()), &headers)
+        .await;
+    assert!(first.body["data"]["sandboxOtp"].is_string(), "{}", first.body);
+    let again = s
+        .request("POST", "/api/v1/auth/passwordless-start", Some(body), &headers)
+        .await;
+    let mut expected = first.body.clone();
+    expected["data"].as_object_mut().unwrap().remove("sandboxOtp");
+    assert_eq!(again.body, expected);
+    assert_eq!(s.sender.messages().len(), 1);
 }
 
 #[tokio::test]

@@ -1,0 +1,33 @@
+//! `POST /api/v1/account/device/verify`: deviceVerificationToken + the
+//! code → tokens; the device becomes known. Consumes the token.
+
+use std::sync::Arc;
+
+use lambda_http::Request;
+use nambari_core::password;
+use nambari_core::{App, Result};
+use nambari_http::{Body, Response, respond, signed_in_data};
+use serde_json::json;
+
+pub const METHOD: &str = "POST";
+pub const PATH: &str = "/api/v1/account/device/verify";
+
+pub async fn handle(app: Arc<App>, req: Request) -> Response {
+    respond(&app, run(&app, &req).await)
+}
+
+async fn run(app: &App, req: &Request) -> Result<Response> {
+    let body = Body::parse(req)?;
+    let [token, otp] = body.strings(["deviceVerificationToken", "otp"])?;
+    let (user, tokens) = password::verify_device(app, token, otp).await?;
+    Ok(signed_in_data(
+        app,
+        "Device verified",
+        &user,
+        &tokens,
+        json!({"requiresDeviceVerification": false}),
+    ))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,35 @@
+//! `POST /api/v1/auth/password/forgot/verify-otp`: the reset code → a
+//! resetToken (10 min). Consumes the tempToken.
+
+use std::sync::Arc;
+
+use lambda_http::Request;
+use nambari_core::password;
+use nambari_core::tokens::TokenKind;
+use nambari_core::{App, Result};
+use nambari_http::{Body, Response, ok, respond};
+use serde_json::json;
+
+pub const METHOD: &str = "POST";
+pub const PATH: &str = "/api/v1/auth/password/forgot/verify-otp";
+
+pub async fn handle(app: Arc<App>, req: Request) -> Response {
+    respond(&app, run(&app, &req).await)
+}
+
+async fn run(app: &App, req: &Request) -> Result<Response> {
+    let body = Body::parse(req)?;
+    let [temp_token, otp] = body.strings(["tempToken", "otp"])?;
+    let reset_token = password::forgot_verify(app, temp_token, otp).await?;
+    let data = json!({
+        "tempToken": null,
+        "resetToken": reset_token,
+        "maskedPhone": null,
+        "accessToken": null,
+        "expiresInSeconds": TokenKind::Reset.ttl(),
+    });
+    Ok(ok(app, "Identity confirmed. Set your new password.", None, data))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,26 @@
+//! `POST /api/v1/auth/step-up` (Bearer): PIN + scope → a stepUpToken (5 min),
+//! checked once by an integrator with `/step-up/consume`.
+
+use std::sync::Arc;
+
+use lambda_http::Request;
+use nambari_core::credentials;
+use nambari_core::{App, Result};
+use nambari_http::{Body, Response, bearer, ok, respond};
+
+pub const METHOD: &str = "POST";
+pub const PATH: &str = "/api/v1/auth/step-up";
+
+pub async fn handle(app: Arc<App>, req: Request) -> Response {
+    respond(&app, run(&app, &req).await)
+}
+
+async fn run(app: &App, req: &Request) -> Result<Response> {
+    let body = Body::parse(req)?;
+    let [pin, scope] = body.strings(["pin", "scope"])?;
+    let stepped = credentials::step_up(app, bearer(req), pin, scope).await?;
+    Ok(ok(app, "Step-up granted", None, stepped))
+}
+
+#[cfg(test)]
+mod tests;

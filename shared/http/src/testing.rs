@@ -1,0 +1,160 @@
+//! Helpers for the function crates' handler tests (feature `test-util`):
+//! the API Gateway v2 events of `events/<crate>/`, a handler's reply, and
+//! assertions on the envelope of SPEC §1.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
+use std::future::Future;
+use std::sync::Arc;
+
+use lambda_http::Request;
+use lambda_http::http::HeaderMap;
+use nambari_core::App;
+use nambari_core::auth::{self, PrimaryInput, StartInput, VerifyInput};
+use nambari_core::testing::TestApp;
+use serde_json::{Value, json};
+
+use crate::Response;
+
+/// The event `events/<krate>/<name>.json` of the workspace, with each
+/// `{{key}}` placeholder replaced by its value (all must be filled).
+pub fn event(krate: &str, name: &str, vars: &[(&str, &str)]) -> Request {
+    let path = format!("{}/../../events/{krate}/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let mut json = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    for (key, value) in vars {
+        json = json.replace(&format!("{{{{{key}}}}}"), value);
+    }
+    assert!(!json.contains("{{"), "{krate}/{name}: a placeholder was left unfilled");
+    lambda_http::request::from_str(&json)
+        .unwrap_or_else(|e| panic!("{krate}/{name} is not an API Gateway v2 event: {e}"))
+}
+
+/// A handler's response: status, headers and the JSON body.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    /// `data.<field>` as a string.
+    pub fn data_str(&self, field: &str) -> String {
+        self.body["data"][field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no data.{field} in {}", self.body))
+            .to_owned()
+    }
+}
+
+/// Runs `handler` on `req`.
+pub async fn call<F, Fut>(handler: F, t: &TestApp, req: Request) -> Reply
+where
+    F: FnOnce(Arc<App>, Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
+    let res = handler(t.app.clone(), req).await;
+    Reply {
+        status: res.status().as_u16(),
+        headers: res.headers().clone(),
+        body: serde_json::from_slice(res.body().as_ref()).expect("a JSON body"),
+    }
+}
+
+/// A 200 envelope with `action`: its `data`.
+pub fn success<'a>(r: &'a Reply, action: Option<&str>) -> &'a Value {
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["success"], true, "{}", r.body);
+    assert_eq!(r.body["httpStatus"], "OK");
+    assert_eq!(r.body["action"], json!(action), "{}", r.body);
+    assert!(r.body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert_eq!(r.headers["content-type"], "application/json");
+    assert_eq!(r.headers["cache-control"], "no-store");
+    &r.body["data"]
+}
+
+/// An error envelope with `status` and `code`; on 422 the names of the bad fields.
+pub fn failure(r: &Reply, status: u16, code: &str) -> Vec<String> {
+    assert_eq!(r.status, status, "{}", r.body);
+    assert_eq!(r.body["success"], false, "{}", r.body);
+    assert_eq!(r.body["code"], code, "{}", r.body);
+    assert!(r.body["action_time"].is_string());
+    if status == 422 {
+        r.body["data"]
+            .as_object()
+            .expect("a field map")
+            .keys()
+            .cloned()
+            .collect()
+    } else {
+        assert_eq!(r.body["data"], r.body["message"]);
+        Vec::new()
+    }
+}
+
+/// A signed-up user (primary onboarding done) and the tokens of its session.
+pub struct SignedUp {
+    pub user_id: String,
+    pub phone: String,
+    pub device_id: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+/// Signs `phone` up on `device` through the domain flow (sandbox codes).
+pub async fn sign_up(t: &TestApp, phone: &str, device: &str) -> SignedUp {
+    let app = &t.app;
+    let checked = auth::check(app, Some(phone), Some(device), None).await.expect("check");
+    let sent = auth::start(
+        app,
+        StartInput {
+            check_token: Some(&checked.check_token),
+            channel: Some("SMS"),
+            device_id: Some(device),
+            locale: "en".into(),
+            ip: None,
+        },
+    )
+    .await
+    .expect("start");
+    let code = sent.sandbox_otp.expect("sandbox code");
+    let verified = auth::verify(
+        app,
+        VerifyInput {
+            temp_token: Some(&sent.temp_token),
+            otp: Some(&code),
+            device_name: None,
+            platform: None,
+        },
+    )
+    .await
+    .expect("verify");
+    let onboarding_token = match verified {
+        auth::Verified::CollectPrimary { onboarding_token, .. } => onboarding_token,
+        other => panic!("expected COLLECT_PRIMARY, got {other:?}"),
+    };
+    let done = auth::onboard_primary(
+        app,
+        PrimaryInput {
+            onboarding_token: Some(&onboarding_token),
+            first_name: Some("Asha"),
+            last_name: Some("Mwangi"),
+            birth_date: Some("1995-06-15"),
+        },
+    )
+    .await
+    .expect("onboarding");
+    match done {
+        auth::Onboarded::Complete { user, tokens, .. } => SignedUp {
+            user_id: user.id.to_string(),
+            phone: phone.to_owned(),
+            device_id: device.to_owned(),
+            access_token: tokens.access_token.clone(),
+            refresh_token: tokens.refresh_token.expose().to_owned(),
+        },
+        other => panic!("expected a complete onboarding, got {other:?}"),
+    }
+}
