@@ -96,8 +96,8 @@ pub enum UsersCommand {
 /// The App the commands run on: the table, the settings of the
 /// environment, and the API-key pepper when `with_pepper`. It issues no
 /// tokens and sends nothing: its signing keys are throwaway.
-pub async fn app(cli: &Cli, with_pepper: bool) -> Result<App, String> {
-    let get = |k: &str| std::env::var(k).ok();
+pub async fn app(cli: &Cli, with_pepper: bool, env: &impl Fn(&str) -> Option<String>) -> Result<App, String> {
+    let get = |k: &str| env(k);
     let mut settings = nambari_core::config::Settings::from_lookup(get).map_err(|e| format!("{e:?}"))?;
     settings.table_name = cli.table.clone();
     let client = nambari_aws::client(cli.endpoint.as_deref()).await;
@@ -119,7 +119,7 @@ pub async fn app(cli: &Cli, with_pepper: bool) -> Result<App, String> {
         Arc::new(nambari_http::config::NullSender { deliver: false }),
     );
     if with_pepper {
-        app.api_key_pepper = Some(Arc::new(Live::new(api_key_pepper(cli).await?)));
+        app.api_key_pepper = Some(Arc::new(Live::new(api_key_pepper(cli, env).await?)));
     }
     nambari_http::config::attach_adapters(&mut app, &get)
         .await
@@ -127,7 +127,7 @@ pub async fn app(cli: &Cli, with_pepper: bool) -> Result<App, String> {
     Ok(app)
 }
 
-async fn api_key_pepper(cli: &Cli) -> Result<Pepper, String> {
+async fn api_key_pepper(cli: &Cli, env: &impl Fn(&str) -> Option<String>) -> Result<Pepper, String> {
     if let Some(id) = &cli.api_key_pepper_secret {
         let source = nambari_aws::SecretsManagerSource::connect(cli.secrets_endpoint.as_deref()).await;
         let value = source
@@ -136,9 +136,9 @@ async fn api_key_pepper(cli: &Cli) -> Result<Pepper, String> {
             .map_err(|e| format!("reading the API-key pepper secret {id}: {e}"))?;
         return secrets::parse_pepper(secrecy::ExposeSecret::expose_secret(&value), id).map_err(|e| e.0);
     }
-    match std::env::var(secrets::API_KEY_PEPPER.inline) {
-        Ok(hex) => secrets::parse_pepper(&hex, secrets::API_KEY_PEPPER.inline).map_err(|e| e.0),
-        Err(_) => Err(
+    match env(secrets::API_KEY_PEPPER.inline) {
+        Some(hex) => secrets::parse_pepper(&hex, secrets::API_KEY_PEPPER.inline).map_err(|e| e.0),
+        None => Err(
             "creating a key needs the API-key pepper: --api-key-pepper-secret (or API_KEY_PEPPER_SECRET_ARN), \
              or API_KEY_PEPPER (hex) for a local run"
                 .into(),
@@ -169,8 +169,14 @@ fn user_json(u: &User) -> Value {
     })
 }
 
-/// Runs one command; what it prints (text, or JSON with `--json`).
+/// Runs one command with the process environment.
 pub async fn run(cli: Cli) -> Result<String, String> {
+    run_with(cli, |k| std::env::var(k).ok()).await
+}
+
+/// Runs one command, settings and `API_KEY_PEPPER` read through `env`;
+/// what it prints (text, or JSON with `--json`).
+pub async fn run_with(cli: Cli, env: impl Fn(&str) -> Option<String>) -> Result<String, String> {
     let fail = |e: nambari_core::Error| match e {
         nambari_core::Error::Validation(m) => m
             .into_iter()
@@ -180,7 +186,7 @@ pub async fn run(cli: Cli) -> Result<String, String> {
         other => other.to_string(),
     };
     let creating = matches!(cli.command, Command::Keys(KeysCommand::Create(_)));
-    let app = app(&cli, creating).await?;
+    let app = app(&cli, creating, &env).await?;
     let out = match &cli.command {
         Command::Keys(KeysCommand::Create(c)) => {
             let k = apikeys::create(&app, &c.name, &c.scopes, c.test).await.map_err(fail)?;

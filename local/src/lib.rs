@@ -79,6 +79,14 @@ pub fn routes() -> Vec<Route> {
         route!(auth_logout, "auth-logout"),
         route!(auth_otp_trigger, "auth-otp-trigger"),
         route!(auth_otp_verify, "auth-otp-verify"),
+        route!(otp_send, "otp-send"),
+        route!(otp_verify, "otp-verify"),
+        route!(otp_resend, "otp-resend"),
+        route!(otp_sessions, "otp-sessions"),
+        route!(users_get, "users-get"),
+        route!(users_find, "users-find"),
+        route!(invites_create, "invites-create"),
+        route!(step_up_consume, "step-up-consume"),
     ]
 }
 

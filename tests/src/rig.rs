@@ -96,7 +96,7 @@ impl Rig {
 
     /// Local mode on any table (wrapped in a [`FaultyTable`]).
     pub async fn start_on(inner: Arc<dyn Table>, settings: Settings) -> Rig {
-        Self::start_edited(inner, settings, |_| {}).await
+        Self::start_on_app(inner, settings, |_| {}).await
     }
 
     /// As [`Rig::start_with`], with `edit` applied to the App before it
@@ -106,10 +106,11 @@ impl Rig {
             Store::Memory => Arc::new(MemoryTable::new()),
             Store::Dynamo => Arc::new(crate::moto::fresh_table(crate::moto::shared()).await),
         };
-        Self::start_edited(inner, settings, edit).await
+        Self::start_on_app(inner, settings, edit).await
     }
 
-    async fn start_edited(inner: Arc<dyn Table>, settings: Settings, edit: impl FnOnce(&mut App)) -> Rig {
+    /// Local mode on any table with `edit` applied to the App.
+    pub async fn start_on_app(inner: Arc<dyn Table>, settings: Settings, edit: impl FnOnce(&mut App)) -> Rig {
         let table = Arc::new(FaultyTable::new(inner.clone()));
         let clock = Arc::new(FixedClock::at_secs(T0));
         let delivered = Arc::new(RecordingSender::default());

@@ -307,8 +307,18 @@ pub(crate) fn refused(app: &App, counter: &Counter, country: &str, now: i64) -> 
     counter.refusal(now)
 }
 
+/// The write that counts one failed verification on `f` (never refused:
+/// failures are counted even past the limit).
+pub(crate) fn failure_write(f: &Counter) -> Write {
+    Write::Update {
+        key: f.key.clone(),
+        ops: vec![Update::add("count", 1), Update::set(EXPIRES_AT, f.window_end + 60)],
+        cond: None,
+    }
+}
+
 /// The per-phone failed-verification counter of the current window.
-fn failure_counter(app: &App, phone: &str, now: i64) -> Counter {
+pub(crate) fn failure_counter(app: &App, phone: &str, now: i64) -> Counter {
     Counter::new(Rule::VerifyFailures, phone, app.settings.limits.verify_failures, now)
 }
 
@@ -883,11 +893,7 @@ async fn wrong_code(app: &App, key: &Key, session: &OtpSession, failures: Option
         cond: Some(session_usable(&session.session_id, max)),
     }];
     if let Some(f) = failures {
-        writes.push(Write::Update {
-            key: f.key.clone(),
-            ops: vec![Update::add("count", 1), Update::set(EXPIRES_AT, f.window_end + 60)],
-            cond: None,
-        });
+        writes.push(failure_write(f));
     }
     match app.db.transact(writes).await {
         Ok(()) if attempts + 1 >= max => Error::TooManyOtpAttempts,

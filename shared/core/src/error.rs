@@ -69,7 +69,7 @@ pub enum Error {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(&'static str),
-    #[error("The code could not be delivered")]
+    #[error("The message could not be delivered")]
     DeliveryFailed,
     /// The route exists, with another method (local mode; API Gateway
     /// answers this itself when deployed).

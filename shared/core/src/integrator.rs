@@ -155,6 +155,8 @@ pub struct OtpSessionRecord {
     pub attempts: u32,
     pub created_at: i64,
     pub code_expires_at: i64,
+    /// A code's life in seconds (`expiry_minutes`), restarted by a resend.
+    pub ttl: i64,
     pub last_sent_at: i64,
     pub resends: u32,
     pub sandbox: bool,
@@ -331,6 +333,18 @@ fn parse_channel_list(v: &Value, name: &str, bad: &mut FieldErrors) -> Vec<IChan
     out
 }
 
+/// `metadata`: an object of at most [`MAX_METADATA`] bytes as JSON (none: empty).
+pub fn parse_metadata(v: Option<&Value>) -> Result<Map<String, Value>> {
+    match v {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(m)) if serde_json::to_vec(m).map(|v| v.len()).unwrap_or(usize::MAX) <= MAX_METADATA => {
+            Ok(m.clone())
+        }
+        Some(Value::Object(_)) => Err(Error::field("metadata", "must be at most 4 KiB as JSON")),
+        Some(_) => Err(Error::field("metadata", "must be an object")),
+    }
+}
+
 /// Parses `/otp/send`'s body; every bad field is named in one 422.
 pub fn parse_send(app: &App, body: &Map<String, Value>) -> Result<SendRequest> {
     let mut bad = FieldErrors::new();
@@ -381,19 +395,13 @@ pub fn parse_send(app: &App, body: &Map<String, Value>) -> Result<SendRequest> {
     let otp_length = int_in(get("otp_length"), "config.otp_length", 4, 8, 6, &mut bad) as u32;
     let expiry_minutes = int_in(get("expiry_minutes"), "config.expiry_minutes", 1, 60, 10, &mut bad);
     let max_attempts = int_in(get("max_attempts"), "config.max_attempts", 1, 10, 3, &mut bad) as u32;
-    let metadata = match body.get("metadata") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(m)) if serde_json::to_vec(m).map(|v| v.len()).unwrap_or(usize::MAX) <= MAX_METADATA => {
-            m.clone()
-        }
-        Some(Value::Object(_)) => {
-            bad.insert("metadata".into(), "must be at most 4 KiB as JSON".into());
+    let metadata = match parse_metadata(body.get("metadata")) {
+        Ok(m) => m,
+        Err(Error::Validation(m)) => {
+            bad.extend(m);
             Map::new()
         }
-        Some(_) => {
-            bad.insert("metadata".into(), "must be an object".into());
-            Map::new()
-        }
+        Err(e) => return Err(e),
     };
     let flag = |k: &str, bad: &mut FieldErrors| match body.get(k) {
         None | Some(Value::Null) => false,
@@ -546,7 +554,8 @@ async fn integrator_guard(
 /// `POST /otp/send`: a session with a code per channel.
 pub async fn send(app: &App, caller: &Integrator, req: SendRequest, locale: &str) -> Result<Sent> {
     let now = app.now();
-    let sandbox = req.sandbox || caller.test;
+    // A stage without senders can only sandbox: the codes come back.
+    let sandbox = req.sandbox || caller.test || app.settings.delivery.senders == crate::config::SenderMode::None;
     let session_id = format!("ots_{}", random_base62()?);
     let mut codes = BTreeMap::new();
     let mut channels = BTreeMap::new();
@@ -582,6 +591,7 @@ pub async fn send(app: &App, caller: &Integrator, req: SendRequest, locale: &str
         attempts: 0,
         created_at: now,
         code_expires_at: now + ttl,
+        ttl,
         last_sent_at: now,
         resends: 0,
         sandbox,
@@ -745,19 +755,27 @@ pub fn parse_otps(v: Option<&Value>) -> Result<BTreeMap<String, String>> {
 
 /// `POST /otp/verify`: each submitted code is checked against its channel;
 /// every wrong one counts against the session's `max_attempts`.
-pub async fn verify(
-    app: &App,
-    caller: &Integrator,
-    token: Option<&str>,
-    otps: BTreeMap<String, String>,
-) -> Result<Verified> {
+pub async fn verify(app: &App, caller: &Integrator, token: Option<&str>, otps: Option<&Value>) -> Result<Verified> {
+    let (mut tok, mut codes) = (None, None);
+    crate::auth::all_fields([
+        crate::auth::field(&mut tok, crate::auth::required(token, "token")),
+        crate::auth::field(&mut codes, parse_otps(otps)),
+    ])?;
+    let (Some(token), Some(otps)) = (tok, codes) else {
+        return Err(Error::internal("parsed fields missing"));
+    };
+    let token = Some(token);
     for attempt in 0..VERSION_RETRIES {
         let now = app.now();
         let mut record = load(app, caller, token).await?;
         let read_version = record.version;
         let before = record.status(now);
+        // The phones' failed-verification budgets (shared with the end-user
+        // flow): checked before any code, counted for each wrong one.
+        let budgets = failure_budgets(app, &record, &otps, now).await?;
         let mut results = BTreeMap::new();
         let mut changed = false;
+        let mut failed_phones: Vec<crate::limits::Counter> = Vec::new();
         for (name, code) in &otps {
             let Some(channel) = IChannel::parse(name).filter(|c| record.channels.contains_key(c)) else {
                 results.insert(name.clone(), "NOT_IN_SESSION");
@@ -788,6 +806,9 @@ pub async fn verify(
                 record.attempts += 1;
                 results.insert(name.clone(), "INVALID");
                 changed = true;
+                if let Some((_, c)) = budgets.iter().find(|(p, _)| *p == state.recipient) {
+                    failed_phones.push(c.clone());
+                }
             }
         }
         let after = record.status(now);
@@ -810,6 +831,7 @@ pub async fn verify(
                 user = u;
                 new_user = created.then(|| user.clone()).flatten();
             }
+            writes.extend(failed_phones.iter().map(crate::auth::failure_write));
             match app.db.transact(writes).await {
                 Ok(()) => {}
                 Err(e) if e.failed_at(0) && attempt + 1 < VERSION_RETRIES => continue,
@@ -858,6 +880,46 @@ pub async fn verify(
     Err(Error::Conflict("The session changed meanwhile; retry"))
 }
 
+/// The failure counters of the session's phones that `otps` names (live
+/// sessions only); `RATE_LIMITED` when one is spent.
+async fn failure_budgets(
+    app: &App,
+    record: &OtpSessionRecord,
+    otps: &BTreeMap<String, String>,
+    now: i64,
+) -> Result<Vec<(String, crate::limits::Counter)>> {
+    if record.sandbox {
+        return Ok(Vec::new());
+    }
+    let mut out: Vec<(String, crate::limits::Counter)> = Vec::new();
+    for (name, state) in &record.channels {
+        if name.is_phone()
+            && otps.contains_key(name.as_str())
+            && limited(app, &state.recipient)
+            && !out.iter().any(|(p, _)| *p == state.recipient)
+        {
+            out.push((
+                state.recipient.clone(),
+                crate::auth::failure_counter(app, &state.recipient, now),
+            ));
+        }
+    }
+    if out.is_empty() {
+        return Ok(out);
+    }
+    let keys: Vec<Key> = out.iter().map(|(_, c)| c.key.clone()).collect();
+    let found = app.db.batch_get(&keys, now).await?;
+    for ((phone, c), item) in out.iter().zip(found) {
+        if c.exhausted(item.as_ref()) {
+            let country = parse_phone(app, phone, "recipient")
+                .map(|p| p.country().to_owned())
+                .unwrap_or_else(|_| "-".into());
+            return Err(crate::auth::refused(app, c, &country, now));
+        }
+    }
+    Ok(out)
+}
+
 /// The writes that find or register the user of a verified session's phone
 /// (`add_contact`): the user, and whether it is new.
 async fn contact_writes(app: &App, record: &OtpSessionRecord, now: i64) -> Result<(Vec<Write>, Option<User>, bool)> {
@@ -889,17 +951,17 @@ pub async fn resend(
     channels: Option<&Value>,
     locale: &str,
 ) -> Result<Sent> {
+    let mut bad = FieldErrors::new();
+    if token.is_none_or(|t| t.trim().is_empty()) {
+        bad.insert("token".into(), "is required".into());
+    }
     let wanted = match channels {
         None | Some(Value::Null) => None,
-        Some(v) => {
-            let mut bad = FieldErrors::new();
-            let list = parse_channel_list(v, "channels", &mut bad);
-            if !bad.is_empty() {
-                return Err(Error::Validation(bad));
-            }
-            Some(list)
-        }
+        Some(v) => Some(parse_channel_list(v, "channels", &mut bad)),
     };
+    if !bad.is_empty() {
+        return Err(Error::Validation(bad));
+    }
     let now = app.now();
     let mut record = load(app, caller, token).await?;
     let read_version = record.version;
@@ -914,6 +976,9 @@ pub async fn resend(
                     "channels",
                     format!("{} is not a channel of the session", c.as_str()),
                 ));
+            }
+            if let Some(c) = list.iter().find(|c| record.channels.get(c).is_some_and(|s| s.verified)) {
+                return Err(Error::field("channels", format!("{} is already verified", c.as_str())));
             }
             list.clone()
         }
@@ -945,7 +1010,7 @@ pub async fn resend(
         };
         codes.insert(*c, (to, code));
     }
-    let ttl = (record.code_expires_at - record.created_at).max(60);
+    let ttl = record.ttl;
     let phones: Vec<String> = codes
         .iter()
         .filter(|(c, _)| c.is_phone())
@@ -1191,22 +1256,29 @@ pub async fn list(app: &App, caller: &Integrator, f: ListFilter) -> Result<Liste
 
 // ---------------------------------------------------------------- users
 
-/// `GET /users/{id}`.
-pub async fn user_by_id(app: &App, id: Option<&str>) -> Result<UserObject> {
-    let id = UserId::parse(id.unwrap_or("")).map_err(|_| Error::field("id", "must be a user id (usr_…)"))?;
-    let user: Option<User> = app.db.get(&user_key(&id), app.now()).await?;
+/// The lookup's answer, logged with the key that asked (an audit trail of
+/// who looked whom up; the user by id only).
+fn looked_up(caller: &Integrator, by: &str, user: Option<User>) -> Result<UserObject> {
+    let found = user.as_ref().map(|u| u.id.to_string());
+    info!(key_id = %caller.key_id, by, user = ?found, "user lookup");
     user.map(|u| UserObject::from(&u))
         .ok_or(Error::NotFound("No such user"))
 }
 
+/// `GET /users/{id}`.
+pub async fn user_by_id(app: &App, caller: &Integrator, id: Option<&str>) -> Result<UserObject> {
+    let id = UserId::parse(id.unwrap_or("")).map_err(|_| Error::field("id", "must be a user id (usr_…)"))?;
+    let user: Option<User> = app.db.get(&user_key(&id), app.now()).await?;
+    looked_up(caller, "id", user)
+}
+
 /// `GET /users?phone_number=+…`: E.164 only, no guessing.
-pub async fn user_by_phone(app: &App, phone: Option<&str>) -> Result<UserObject> {
+pub async fn user_by_phone(app: &App, caller: &Integrator, phone: Option<&str>) -> Result<UserObject> {
     let raw = crate::auth::required(phone, "phone_number")?;
     // E.164 only: no national formats, whatever DEFAULT_REGION says.
     let phone = crate::phone::PhoneNumber::parse_field(raw, "phone_number", None, |n| app.settings.is_test_number(n))?;
     let user = app.db.user_by_phone(phone.e164(), app.now()).await?;
-    user.map(|u| UserObject::from(&u))
-        .ok_or(Error::NotFound("No such user"))
+    looked_up(caller, "phone", user)
 }
 
 // ---------------------------------------------------------------- step-up

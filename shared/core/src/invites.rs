@@ -20,11 +20,10 @@ use crate::channel::Pipe;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventType, emit};
 use crate::ids::random_base62;
-use crate::integrator::MAX_METADATA;
 use crate::phone::PhoneNumber;
 use crate::repo::{User, from_item, phone_key, to_item};
 use crate::sender::InviteMessage;
-use crate::table::{Cond, Key, Query, Write};
+use crate::table::{Key, Query, Write};
 
 /// How long an invite can be claimed.
 pub const INVITE_TTL: i64 = 30 * 24 * 3600;
@@ -45,6 +44,9 @@ pub struct InviteRecord {
     pub created_at: i64,
     pub expires_at: i64,
     pub claim_url: String,
+    /// Made in sandbox mode (or by a test key): nothing was sent.
+    #[serde(default)]
+    pub sandbox: bool,
 }
 
 /// What `POST /invites` answers.
@@ -67,24 +69,33 @@ pub async fn create(
     sandbox_mode: Option<&Value>,
     locale: &str,
 ) -> Result<Invited> {
-    let raw = crate::auth::required(phone_number, "phone_number")?;
-    let phone = PhoneNumber::parse_field(raw, "phone_number", None, |n| app.settings.is_test_number(n))?;
-    if !country_served(app, &phone) {
-        return Err(Error::field("phone_number", "numbers of this country are not served"));
-    }
-    let metadata = match metadata {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(m)) if serde_json::to_vec(m).map(|v| v.len()).unwrap_or(usize::MAX) <= MAX_METADATA => {
-            m.clone()
-        }
-        Some(Value::Object(_)) => return Err(Error::field("metadata", "must be at most 4 KiB as JSON")),
-        Some(_) => return Err(Error::field("metadata", "must be an object")),
+    let (mut ph, mut md, mut sb) = (None, None, None);
+    crate::auth::all_fields([
+        crate::auth::field(
+            &mut ph,
+            crate::auth::required(phone_number, "phone_number").and_then(|raw| {
+                let p = PhoneNumber::parse_field(raw, "phone_number", None, |n| app.settings.is_test_number(n))?;
+                if country_served(app, &p) {
+                    Ok(p)
+                } else {
+                    Err(Error::field("phone_number", "numbers of this country are not served"))
+                }
+            }),
+        ),
+        crate::auth::field(&mut md, crate::integrator::parse_metadata(metadata)),
+        crate::auth::field(
+            &mut sb,
+            match sandbox_mode {
+                None | Some(Value::Null) => Ok(false),
+                Some(Value::Bool(b)) => Ok(*b),
+                Some(_) => Err(Error::field("sandbox_mode", "must be true or false")),
+            },
+        ),
+    ])?;
+    let (Some(phone), Some(metadata), Some(sandbox)) = (ph, md, sb) else {
+        return Err(Error::internal("parsed fields missing"));
     };
-    let sandbox = match sandbox_mode {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(Error::field("sandbox_mode", "must be true or false")),
-    } || caller.test;
+    let sandbox = sandbox || caller.test || app.settings.delivery.senders == crate::config::SenderMode::None;
     let template = app
         .settings
         .invite_url_template
@@ -105,6 +116,7 @@ pub async fn create(
         created_at: now,
         expires_at: now + INVITE_TTL,
         claim_url: claim_url.clone(),
+        sandbox,
     };
     let key = Key::new(partition(phone.e164()), caller.key_id.clone());
     let mut guard = Vec::new();
@@ -115,33 +127,25 @@ pub async fn create(
             guard.extend(send_guard(app, phone.e164(), "", None, now).await?);
         }
     }
-    // This integrator's earlier invite of the number is replaced.
-    let mut writes = vec![Write::Put {
-        item: to_item(&key, &record)?,
-        cond: None,
-    }];
-    writes.extend(guard_writes(&guard));
-    app.db
-        .transact(writes)
-        .await
-        .map_err(|e| guard_refusal(app, &e, &guard, 1, phone.country(), now).unwrap_or_else(|| Error::from(e)))?;
+    // The budgets first (a refusal sends nothing), then the link, then the
+    // invite: an undelivered invite leaves any earlier one of this
+    // integrator for the number as it was.
+    if !guard.is_empty() {
+        app.db
+            .transact(guard_writes(&guard))
+            .await
+            .map_err(|e| guard_refusal(app, &e, &guard, 0, phone.country(), now).unwrap_or_else(|| Error::from(e)))?;
+    }
     let delivered_via = if sandbox {
         "SANDBOX"
     } else {
         match deliver(app, phone.e164(), &claim_url, locale).await {
             Some(p) => p.as_str(),
-            None => {
-                if let Err(e) = app
-                    .db
-                    .delete(&key, Some(Cond::eq("invite_id", invite_id.as_str())))
-                    .await
-                {
-                    warn!(error = %e, "could not remove an undelivered invite");
-                }
-                return Err(Error::DeliveryFailed);
-            }
+            None => return Err(Error::DeliveryFailed),
         }
     };
+    // This integrator's earlier invite of the number is replaced.
+    app.db.put(to_item(&key, &record)?, None).await?;
     info!(key_id = %caller.key_id, invite = %invite_id, phone = %phone, delivered_via, "invite sent");
     Ok(Invited {
         invite_id,
@@ -216,6 +220,7 @@ pub async fn announce_claims(app: &App, user: &User, invites: &[InviteRecord]) {
             "key_id": i.key_id,
             "metadata": i.metadata,
             "invited_at": fmt_time(i.created_at),
+            "sandbox": i.sandbox,
         });
         info!(invite = %i.invite_id, user = %user.id, "invite claimed");
         emit(app, Event::new(EventType::InviteClaimed, Some(user), data, app.now())).await;

@@ -10,11 +10,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use nambari_core::apikeys;
 use nambari_core::channel::Pipe;
 use nambari_core::config::{SenderMode, Settings};
+use nambari_core::events::RecordingEvents;
 use nambari_core::memory::MemoryTable;
 use nambari_core::oauth::{IdTokenClaims, IdTokenError, IdTokenVerifier, Provider};
+use nambari_core::otp::Pepper;
 use nambari_core::repo::{Db, user_key};
+use nambari_core::secrets::Live;
 use nambari_core::table::{Cond, Item, Key, Page, Query, Table, TableResult, Update, Write};
 use nambari_core::testing::{self, TestApp};
 use nambari_tests::server::{Server, Store};
@@ -388,9 +392,30 @@ fn secret_resource(name: &str) -> String {
     format!("{}Secret", pascal(name))
 }
 
+/// `sns:Publish` is two grants, told apart by the resource: SMS to phone
+/// numbers (`NotResource` every topic: direct SMS has no resource ARN), and
+/// the stack's events topic (`Resource` `Ref: EventsTopic`, listed in
+/// `deploy/iam.json` as [`EVENTS_PUBLISH`]). Anything else is not a grant the
+/// functions need. The name the grant goes by, or the problem.
+fn publish_grant(statement: &Value) -> Result<&'static str, String> {
+    let events_topic = vec![json!({"Ref": "EventsTopic"})];
+    let every_topic = vec![json!({"Fn::Sub": "arn:${AWS::Partition}:sns:*:*:*"})];
+    let (resource, not_resource) = (as_list(&statement["Resource"]), as_list(&statement["NotResource"]));
+    if resource == events_topic && not_resource.is_empty() {
+        Ok(EVENTS_PUBLISH)
+    } else if resource.is_empty() && not_resource == every_topic {
+        Ok("sns:Publish")
+    } else {
+        Err(format!(
+            "grants sns:Publish on Resource {resource:?} / NotResource {not_resource:?}: neither SMS to phone numbers only (NotResource {every_topic:?}) nor the events topic (Resource {events_topic:?})"
+        ))
+    }
+}
+
 /// Every way the functions' IAM policies differ from `deploy/iam.json`
 /// (`{crate: {"actions": {action: why}, "secrets": [NAME, …]}}`), or grant
-/// more than it needs. Empty when they agree.
+/// more than it needs. Empty when they agree. See [`publish_grant`] for the
+/// two `sns:Publish` grants.
 pub fn iam_problems(crates: &[String], template: &Value, iam: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     let listed: BTreeSet<&str> = iam.as_object().into_iter().flatten().map(|(k, _)| k.as_str()).collect();
@@ -433,11 +458,32 @@ pub fn iam_problems(crates: &[String], template: &Value, iam: &Value) -> Vec<Str
                 .filter_map(|a| a.as_str().map(str::to_owned))
                 .collect();
             let resources = as_list(&s["Resource"]);
+            let publishes = actions.iter().any(|a| a == "sns:Publish");
+            if publishes && actions.len() != 1 {
+                problems.push(format!(
+                    "{krate}: {id} mixes sns:Publish with other actions in one statement"
+                ));
+            }
+            if !s["NotResource"].is_null() && !publishes {
+                problems.push(format!(
+                    "{krate}: {id} grants {actions:?} on a NotResource (only SMS may)"
+                ));
+            }
             for a in &actions {
                 if a.contains('*') {
                     problems.push(format!("{krate}: {id} grants the wildcard action {a}"));
                 }
-                granted.insert(a.clone());
+                if a == "sns:Publish" {
+                    match publish_grant(&s) {
+                        Ok(name) => granted.insert(name.to_owned()),
+                        Err(why) => {
+                            problems.push(format!("{krate}: {id} {why}"));
+                            granted.insert(a.clone())
+                        }
+                    };
+                } else {
+                    granted.insert(a.clone());
+                }
             }
             if resources.iter().any(|r| r.as_str().is_some_and(|r| r.contains('*'))) {
                 problems.push(format!("{krate}: {id} grants {actions:?} on a wildcard resource"));
@@ -449,12 +495,18 @@ pub fn iam_problems(crates: &[String], template: &Value, iam: &Value) -> Vec<Str
                         "{krate}: {id} mixes DynamoDB and other actions in one statement"
                     ));
                 }
-                // The table; its index only with Query (whether a function
-                // queries the index is the usage check's to say).
+                // The table; its index only with Query, alone when only the
+                // index is queried (whether a function queries the table or
+                // the index is the usage check's to say).
                 let table_only = vec![table_arn.clone()];
                 let with_index = vec![table_arn.clone(), index_arn.clone()];
+                let index_only = vec![index_arn.clone()];
                 let queries = actions.iter().any(|a| a == "dynamodb:Query");
-                if resources != table_only && !(queries && resources == with_index) {
+                let only_queries = actions.iter().all(|a| a == "dynamodb:Query");
+                if resources != table_only
+                    && !(queries && resources == with_index)
+                    && !(only_queries && resources == index_only)
+                {
                     problems.push(format!(
                         "{krate}: {id} grants DynamoDB on {resources:?}, not {table_only:?} (the table, and its index only to Query)"
                     ));
@@ -499,7 +551,8 @@ pub fn iam_problems(crates: &[String], template: &Value, iam: &Value) -> Vec<Str
             .collect();
         // Only the functions that send get real senders (and so the SNS
         // and SES clients and the WhatsApp token); the others start with
-        // SENDERS=none and never send.
+        // SENDERS=none and never send. Publishing events is not sending:
+        // only SMS `sns:Publish` counts.
         let sends = ["sns:Publish", "ses:SendEmail"].iter().any(|a| declared.contains(*a))
             || secrets.contains("WHATSAPP_TOKEN");
         let senders = environment(template, f).get("SENDERS").cloned().unwrap_or(Value::Null);
@@ -820,6 +873,60 @@ fn a_policy_on_the_whole_account_is_reported() {
     assert_reported(&p, "on a wildcard resource");
 }
 
+/// The statement `sid` of `function`'s policy in `t`.
+fn statement_mut<'a>(t: &'a mut Value, function: &str, sid: &str) -> &'a mut Value {
+    t["Resources"][function]["Properties"]["Policies"][0]["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|s| s["Sid"] == sid)
+        .unwrap_or_else(|| panic!("{function} has no statement {sid}"))
+}
+
+#[test]
+fn the_events_grant_is_told_apart_from_sms_by_its_resource() {
+    // auth-verify-otp publishes events and never sends a code: its events
+    // grant asks for no real senders (the repository passes). On another
+    // topic, or on every resource, it is neither grant.
+    let other_topic = json!([{"Fn::Sub": "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:other"}]);
+    for resource in [other_topic, json!("*")] {
+        let mut t = template();
+        statement_mut(&mut t, "AuthVerifyOtpFunction", "Events")["Resource"] = resource;
+        let p = iam_problems(&crate_names(), &t, &iam());
+        assert_reported(
+            &p,
+            "auth-verify-otp: AuthVerifyOtpFunction grants sns:Publish on Resource",
+        );
+        assert_reported(
+            &p,
+            "granted but not listed [\"sns:Publish\"], listed but not granted [\"sns:Publish (events topic)\"]",
+        );
+    }
+    // Granted and listed as SMS instead: then it would have to start real senders.
+    let mut t = template();
+    let st = statement_mut(&mut t, "AuthVerifyOtpFunction", "Events");
+    st.as_object_mut().unwrap().remove("Resource");
+    st["NotResource"] = json!([{"Fn::Sub": "arn:${AWS::Partition}:sns:*:*:*"}]);
+    let mut doc = iam();
+    let actions = doc["auth-verify-otp"]["actions"].as_object_mut().unwrap();
+    let why = actions
+        .remove(EVENTS_PUBLISH)
+        .expect("auth-verify-otp publishes events");
+    actions.insert("sns:Publish".into(), why);
+    assert_eq!(
+        iam_problems(&crate_names(), &t, &doc),
+        vec!["auth-verify-otp: AuthVerifyOtpFunction has SENDERS \"none\", not {\"Ref\":\"Senders\"}".to_owned()]
+    );
+    // A NotResource on anything but SMS is reported.
+    let mut t = template();
+    let table = statement_mut(&mut t, "JwksFunction", "Secrets");
+    table["NotResource"] = table["Resource"].take();
+    assert_reported(
+        &iam_problems(&crate_names(), &t, &iam()),
+        "jwks: JwksFunction grants [\"secretsmanager:GetSecretValue\"] on a NotResource",
+    );
+}
+
 // -------------------------------------------------------------- settings
 
 /// The name of every setting the code reads (through `Settings::from_lookup`).
@@ -843,8 +950,10 @@ fn every_setting_the_code_reads_is_a_parameter_passed_to_every_function() {
     assert!(read.contains("OTP_TTL_SECONDS") && read.contains("STAGE"), "{read:?}");
     let mut problems = Vec::new();
     for name in &read {
+        // The stack's own resources; every other setting is a parameter.
         let want = match name.as_str() {
             "TABLE_NAME" => json!({"Ref": "Table"}),
+            "EVENTS_TOPIC_ARN" => json!({"Ref": "EventsTopic"}),
             _ => json!({"Ref": pascal(name)}),
         };
         match globals.get(name) {
@@ -852,7 +961,7 @@ fn every_setting_the_code_reads_is_a_parameter_passed_to_every_function() {
             Some(v) if *v != want => problems.push(format!("{name}: is {v}, not {want}")),
             Some(_) => {}
         }
-        if name != "TABLE_NAME" && t["Parameters"][pascal(name)].is_null() {
+        if !["TABLE_NAME", "EVENTS_TOPIC_ARN"].contains(&name.as_str()) && t["Parameters"][pascal(name)].is_null() {
             problems.push(format!("{name}: no parameter {}", pascal(name)));
         }
     }
@@ -884,6 +993,15 @@ fn stage_environment(t: &Value, overrides: &BTreeMap<String, String>) -> BTreeMa
     {
         let value = match v["Ref"].as_str() {
             Some("Table") => format!("nambari-{}", param("Stage")),
+            Some("EventsTopic") => {
+                let name = t["Resources"]["EventsTopic"]["Properties"]["TopicName"]["Fn::Sub"]
+                    .as_str()
+                    .expect("EventsTopic's TopicName is an Fn::Sub");
+                format!(
+                    "arn:aws:sns:eu-west-1:123456789012:{}",
+                    name.replace("${Stage}", &param("Stage"))
+                )
+            }
             Some(p) => param(p),
             None => panic!("{k}: not a Ref"),
         };
@@ -935,6 +1053,15 @@ fn every_stage_of_samconfig_starts_with_settings_the_functions_accept() {
         let s = Settings::from_lookup(|k| env.get(k).cloned())
             .unwrap_or_else(|e| panic!("{stage}: the functions would refuse to start: {e:?}"));
         assert_eq!(s.table_name, format!("nambari-{stage}"));
+        assert!(
+            s.invite_url_template.is_some(),
+            "{stage}: POST /api/v1/invites needs InviteUrlTemplate"
+        );
+        assert_eq!(
+            s.events_topic_arn.as_deref(),
+            Some(format!("arn:aws:sns:eu-west-1:123456789012:nambari-{stage}-events").as_str()),
+            "{stage}: publishes its events to its own topic"
+        );
         assert_eq!(s.sandbox, stage != "prod", "{stage}: sandbox codes only outside prod");
         if s.delivery.senders == SenderMode::Real {
             s.delivery
@@ -1041,6 +1168,15 @@ async fn local_mode_serves_the_openapi_document() {
 /// index: IAM authorises the index as a resource of its own.
 const INDEX_QUERY: &str = "dynamodb:Query on the index gsi1";
 
+/// What the recorder notes, besides `dynamodb:Query`, for a query on the
+/// table itself (not the index).
+const TABLE_QUERY: &str = "dynamodb:Query on the table";
+
+/// What the recorder notes for a publish on the events port: `sns:Publish`
+/// on the stack's `EventsTopic`, told apart from SMS (`sns:Publish` to phone
+/// numbers) by its resource, as [`iam_problems`] tells the grants apart.
+const EVENTS_PUBLISH: &str = "sns:Publish (events topic)";
+
 /// Records the DynamoDB action behind every call of the store port.
 struct RecordingTable {
     inner: MemoryTable,
@@ -1093,23 +1229,29 @@ impl Table for RecordingTable {
     }
     async fn query(&self, query: Query) -> TableResult<Page> {
         self.record("dynamodb:Query");
-        if query.index.is_some() {
-            self.record(INDEX_QUERY);
-        }
+        self.record(if query.index.is_some() {
+            INDEX_QUERY
+        } else {
+            TABLE_QUERY
+        });
         self.inner.query(query).await
     }
 }
 
-/// Local mode on a recording table; each request's store calls and sends
-/// are attributed to the function that served it.
+/// Local mode on a recording table; each request's store calls, sends and
+/// published events are attributed to the function that served it.
 struct Recorder {
     addr: std::net::SocketAddr,
     t: TestApp,
     table: Arc<RecordingTable>,
+    /// Every event published (SNS Publish to EVENTS_TOPIC_ARN when deployed).
+    events: Arc<RecordingEvents>,
     /// (METHOD, route template, function) of every mounted function.
     routes: Vec<(&'static str, &'static str, &'static str)>,
     /// function → (IAM action or secret) → the first step that needed it.
     seen: BTreeMap<&'static str, BTreeMap<String, String>>,
+    /// function → the event types it published.
+    published: BTreeMap<&'static str, BTreeSet<&'static str>>,
     /// Every response: step, method, path, status, body.
     responses: Vec<(String, String, String, u16, Value)>,
     task: tokio::task::JoinHandle<()>,
@@ -1141,9 +1283,18 @@ impl Recorder {
             inner: MemoryTable::new(),
             actions: Mutex::new(Vec::new()),
         });
-        let mut t = testing::app_with(table.clone(), testing::settings());
-        // Google and Apple sign-in run against a fake idToken verifier.
-        Arc::get_mut(&mut t.app).expect("the App is not shared yet").oauth = Some(Arc::new(FakeIdTokens));
+        let mut settings = testing::settings();
+        settings.invite_url_template = Some("https://app.example.com/claim/{invite_id}".into());
+        let mut t = testing::app_with(table.clone(), settings);
+        let events = Arc::new(RecordingEvents::default());
+        {
+            let app = Arc::get_mut(&mut t.app).expect("the App is not shared yet");
+            // Google and Apple sign-in run against a fake idToken verifier.
+            app.oauth = Some(Arc::new(FakeIdTokens));
+            // The integrator API's keys are hashed under their own pepper.
+            app.api_key_pepper = Some(Arc::new(Live::new(Pepper::new(vec![7; 32]).unwrap())));
+            app.events = events.clone();
+        }
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(nambari_local::serve(t.app.clone(), listener, false));
@@ -1155,8 +1306,10 @@ impl Recorder {
             addr,
             t,
             table,
+            events,
             routes,
             seen: BTreeMap::new(),
+            published: BTreeMap::new(),
             responses: Vec::new(),
             task,
         }
@@ -1173,14 +1326,17 @@ impl Recorder {
         headers: &[(&str, &str)],
     ) -> Sent {
         // The function, and its route as openapi.yaml names it (`/sessions/{id}`).
+        let path_only = path.split_once('?').map_or(path, |(p, _)| p);
         let (route, function) = self
             .routes
             .iter()
-            .find(|(m, p, _)| *m == method && nambari_local::match_path(p, path).is_some())
+            .find(|(m, p, _)| *m == method && nambari_local::match_path(p, path_only).is_some())
             .map(|(_, p, f)| (*p, *f))
             .unwrap_or_else(|| panic!("{step}: no function serves {method} {path}"));
         self.table.taken();
         let sent_before = self.t.sender.messages().len();
+        let invites_before = self.t.sender.invites.lock().unwrap().len();
+        let events_before = self.events.events.lock().unwrap().len();
 
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let mut stream = TcpStream::connect(self.addr).await.unwrap();
@@ -1206,13 +1362,25 @@ impl Recorder {
         for action in self.table.taken() {
             seen.entry(action.to_owned()).or_insert_with(|| step.to_owned());
         }
-        for m in self.t.sender.messages().iter().skip(sent_before) {
-            let what = match m.pipe {
+        // Codes, then invites (a claim link, no code).
+        let mut pipes: Vec<Pipe> = self.t.sender.messages()[sent_before..].iter().map(|m| m.pipe).collect();
+        pipes.extend(
+            self.t.sender.invites.lock().unwrap()[invites_before..]
+                .iter()
+                .map(|i| i.pipe),
+        );
+        for pipe in pipes {
+            let what = match pipe {
                 Pipe::Sms => "sns:Publish",
                 Pipe::Email => "ses:SendEmail",
                 Pipe::Whatsapp => "secret WHATSAPP_TOKEN",
             };
             seen.entry(what.to_owned()).or_insert_with(|| step.to_owned());
+        }
+        // Events are published before the response (emit awaits the port).
+        for e in &self.events.events.lock().unwrap()[events_before..] {
+            seen.entry(EVENTS_PUBLISH.to_owned()).or_insert_with(|| step.to_owned());
+            self.published.entry(function).or_default().insert(e.kind.as_str());
         }
         self.responses.push((
             step.to_owned(),
@@ -1240,6 +1408,22 @@ impl Recorder {
             &[("Authorization", &auth)],
         )
         .await
+    }
+
+    /// A request to `/api/v1<path>` with `auth` (`Bearer nmb_live_…`, an
+    /// integrator's API key) as its `Authorization` header, and `extra` headers.
+    async fn keyed(
+        &mut self,
+        step: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        auth: &str,
+        extra: &[(&str, &str)],
+    ) -> Sent {
+        let mut headers = vec![("Authorization", auth)];
+        headers.extend_from_slice(extra);
+        self.send(step, method, &format!("/api/v1{path}"), body, &headers).await
     }
 
     /// check → start → verify-otp for a user who finished onboarding: the
@@ -1319,6 +1503,8 @@ impl IdTokenVerifier for FakeIdTokens {
 struct Recorded {
     /// function → (IAM action or delivery secret) → the first step that needed it.
     seen: BTreeMap<&'static str, BTreeMap<String, String>>,
+    /// function → the event types it published.
+    published: BTreeMap<&'static str, BTreeSet<&'static str>>,
     /// step, method, path, status, body.
     responses: Vec<(String, String, String, u16, Value)>,
 }
@@ -2286,16 +2472,594 @@ async fn record_every_path() -> Recorded {
         .await;
     assert_eq!(gone.status, 401, "{}", gone.body);
 
+    integrator_paths(&mut r, PHONE).await;
+
     let jwks = r.send("jwks", "GET", "/.well-known/jwks.json", None, &[]).await;
     assert_eq!(jwks.status, 200);
     Recorded {
         seen: std::mem::take(&mut r.seen),
+        published: std::mem::take(&mut r.published),
         responses: std::mem::take(&mut r.responses),
     }
 }
 
+/// A code other than `code` of the same length.
+fn wrong_code(code: &str) -> String {
+    let first = if code.starts_with('1') { '2' } else { '1' };
+    std::iter::repeat_n(first, code.len()).collect()
+}
+
+/// The integrator API (`Authorization: Bearer nmb_live_…`, snake_case):
+/// OTP sessions, user lookup, invites and their claim, step-up consume.
+/// `phone` is a user who finished onboarding and whose PIN is 8046.
+async fn integrator_paths(r: &mut Recorder, phone: &str) {
+    const OTP_PHONE: &str = "+255745051253";
+    const CONTACT: &str = "+255745051254";
+    const INVITED: &str = "+255745051255";
+    const INVITED_BY_SMS: &str = "+255745051256";
+    const UNREACHABLE: &str = "+255745051257";
+    const OTP_EMAIL: &str = "kyc@example.com";
+    // Keys are made by the admin command, not by an endpoint.
+    let full = apikeys::create(&r.t.app, "shop", &[], false).await.unwrap();
+    let full = format!("Bearer {}", apikeys::reveal(&full));
+    let lookups = apikeys::create(&r.t.app, "lookups", &["users:read".to_owned()], false)
+        .await
+        .unwrap();
+    let lookups = format!("Bearer {}", apikeys::reveal(&lookups));
+
+    // Refused: no key, and a key without the scope.
+    let no_key = r
+        .send(
+            "otp send without a key",
+            "POST",
+            "/api/v1/otp/send",
+            Some(json!({"channels": ["sms"], "recipients": {"sms": OTP_PHONE}})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (no_key.status, no_key.body["code"].as_str()),
+        (401, Some("UNAUTHORIZED")),
+        "{}",
+        no_key.body
+    );
+    let scoped = r
+        .keyed(
+            "otp send, key without the otp scope",
+            "POST",
+            "/otp/send",
+            Some(json!({"channels": ["sms"], "recipients": {"sms": OTP_PHONE}})),
+            &lookups,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (scoped.status, scoped.body["code"].as_str()),
+        (403, Some("INSUFFICIENT_SCOPE")),
+        "{}",
+        scoped.body
+    );
+
+    // A live session over email and SMS (a cold breaker cache: the send
+    // reads the country's history), replayed under its Idempotency-Key.
+    r.t.clock.advance(301);
+    let live = json!({"channels": ["email", "sms"], "recipients": {"email": OTP_EMAIL, "sms": OTP_PHONE},
+        "config": {"otp_length": 6, "expiry_minutes": 10, "max_attempts": 3}, "metadata": {"purpose": "kyc"}});
+    let s = r
+        .keyed(
+            "otp send (live, email+sms, Idempotency-Key)",
+            "POST",
+            "/otp/send",
+            Some(live.clone()),
+            &full,
+            &[("Idempotency-Key", "k-20")],
+        )
+        .await;
+    assert_eq!(s.status, 200, "{}", s.body);
+    assert_eq!(s.body["data"]["channels"]["sms"]["status"], "SENT", "{}", s.body);
+    let replay = r
+        .keyed(
+            "otp send (replayed)",
+            "POST",
+            "/otp/send",
+            Some(live),
+            &full,
+            &[("Idempotency-Key", "k-20")],
+        )
+        .await;
+    assert_eq!(replay.status, 200, "{}", replay.body);
+    let token = s.data("token");
+
+    // A resend inside the 60 s cooldown fails and releases its key; after
+    // it (a cold breaker cache again), every unverified channel gets a code.
+    let early = r
+        .keyed(
+            "otp resend in the cooldown (Idempotency-Key released)",
+            "POST",
+            "/otp/resend",
+            Some(json!({"token": token})),
+            &full,
+            &[("Idempotency-Key", "k-21")],
+        )
+        .await;
+    assert_eq!(
+        (early.status, early.body["code"].as_str()),
+        (400, Some("RESEND_COOLDOWN")),
+        "{}",
+        early.body
+    );
+    r.t.clock.advance(301);
+    let again = r
+        .keyed(
+            "otp resend (cold breaker cache)",
+            "POST",
+            "/otp/resend",
+            Some(json!({"token": token})),
+            &full,
+            &[],
+        )
+        .await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    let sms = r.t.sender.last_code_to(OTP_PHONE).expect("an SMS code");
+    let mail = r.t.sender.last_code_to(OTP_EMAIL).expect("an email code");
+
+    // Verify: SMS (partial), a wrong email code, then the right one.
+    let v = r
+        .keyed(
+            "otp verify (partial)",
+            "POST",
+            "/otp/verify",
+            Some(json!({"token": token, "otps": {"sms": sms}})),
+            &full,
+            &[],
+        )
+        .await;
+    assert_eq!((v.status, v.data("status")), (200, "PARTIAL".into()), "{}", v.body);
+    let v = r
+        .keyed(
+            "otp verify, wrong code",
+            "POST",
+            "/otp/verify",
+            Some(json!({"token": token, "otps": {"email": wrong_code(&mail)}})),
+            &full,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (v.status, v.body["data"]["results"]["email"].as_str()),
+        (200, Some("INVALID")),
+        "{}",
+        v.body
+    );
+    let v = r
+        .keyed(
+            "otp verify (verified)",
+            "POST",
+            "/otp/verify",
+            Some(json!({"token": token, "otps": {"email": mail}})),
+            &full,
+            &[],
+        )
+        .await;
+    assert_eq!((v.status, v.data("status")), (200, "VERIFIED".into()), "{}", v.body);
+    let v = r
+        .keyed(
+            "otp verify, unknown session",
+            "POST",
+            "/otp/verify",
+            Some(json!({"token": "ots_nope", "otps": {"sms": sms}})),
+            &full,
+            &[],
+        )
+        .await;
+    assert_eq!(v.status, 404, "{}", v.body);
+
+    // add_contact: the verified number becomes a user (user.registered).
+    let s = r
+        .keyed(
+            "otp send (add_contact)",
+            "POST",
+            "/otp/send",
+            Some(json!({"channels": ["sms"], "recipients": {"sms": CONTACT}, "add_contact": true})),
+            &full,
+            &[],
+        )
+        .await;
+    assert_eq!(s.status, 200, "{}", s.body);
+    let code = r.t.sender.last_code_to(CONTACT).expect("an SMS code");
+    let v = r
+        .keyed(
+            "otp verify (add_contact, new user)",
+            "POST",
+            "/otp/verify",
+            Some(json!({"token": s.data("token"), "otps": {"sms": code}})),
+            &full,
+            &[],
+        )
+        .await;
+    assert_eq!((v.status, v.data("status")), (200, "VERIFIED".into()), "{}", v.body);
+    assert!(v.body["data"]["user"]["id"].is_string(), "{}", v.body);
+    let contact_id = v.body["data"]["user"]["id"].as_str().unwrap().to_owned();
+
+    // Sandbox: nothing sent, the codes come back.
+    let s = r.keyed("otp send (sandbox_mode, email+sms)", "POST", "/otp/send", Some(json!({"channels": ["sms", "email"], "recipients": {"sms": OTP_PHONE, "email": OTP_EMAIL}, "sandbox_mode": true, "verification": "ANY"})), &full, &[]).await;
+    assert_eq!(s.status, 200, "{}", s.body);
+    assert_eq!(s.body["data"]["channels"]["sms"]["status"], "SANDBOX", "{}", s.body);
+    let sandbox_token = s.data("token");
+    let bad = r
+        .keyed(
+            "otp send, bad body",
+            "POST",
+            "/otp/send",
+            Some(json!({"channels": ["fax"], "config": {"otp_length": 12}})),
+            &full,
+            &[],
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+
+    // A live session whose resend reaches no channel keeps its earlier code.
+    let s = r
+        .keyed(
+            "otp send (live, sms)",
+            "POST",
+            "/otp/send",
+            Some(json!({"channels": ["sms"], "recipients": {"sms": UNREACHABLE}})),
+            &full,
+            &[],
+        )
+        .await;
+    assert_eq!(s.status, 200, "{}", s.body);
+    let unreachable_token = s.data("token");
+    r.t.clock.advance(61);
+    let resent = r
+        .keyed(
+            "otp resend (sandbox_mode)",
+            "POST",
+            "/otp/resend",
+            Some(json!({"token": sandbox_token, "channels": ["sms"]})),
+            &full,
+            &[],
+        )
+        .await;
+    assert_eq!(resent.status, 200, "{}", resent.body);
+    assert!(
+        resent.body["data"]["sandbox_otps"]["sms"].is_string(),
+        "{}",
+        resent.body
+    );
+
+    // Nothing delivered: a new session is removed again (its key released),
+    // a resent one keeps its earlier code.
+    r.t.sender.fail(Pipe::Sms);
+    let failed = r
+        .keyed(
+            "otp send (send fails, Idempotency-Key released)",
+            "POST",
+            "/otp/send",
+            Some(json!({"channels": ["sms"], "recipients": {"sms": OTP_PHONE}})),
+            &full,
+            &[("Idempotency-Key", "k-22")],
+        )
+        .await;
+    assert_eq!(failed.status, 502, "{}", failed.body);
+    let failed = r
+        .keyed(
+            "otp resend (send fails)",
+            "POST",
+            "/otp/resend",
+            Some(json!({"token": unreachable_token})),
+            &full,
+            &[],
+        )
+        .await;
+    assert_eq!(failed.status, 502, "{}", failed.body);
+    r.t.sender.failing.lock().unwrap().clear();
+
+    // The key's sessions: all, filtered, and page by page.
+    let l = r.keyed("otp sessions", "GET", "/otp/sessions", None, &full, &[]).await;
+    assert_eq!(l.status, 200, "{}", l.body);
+    let l = r
+        .keyed(
+            "otp sessions, filtered",
+            "GET",
+            "/otp/sessions?status=VERIFIED&channel=email&sandbox=false",
+            None,
+            &full,
+            &[],
+        )
+        .await;
+    assert_eq!(l.status, 200, "{}", l.body);
+    assert_eq!(
+        l.body["data"]["sessions"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        l.body
+    );
+    let page = r
+        .keyed(
+            "otp sessions, first page",
+            "GET",
+            "/otp/sessions?limit=1",
+            None,
+            &full,
+            &[],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let cursor = page.data("next_cursor");
+    let next = r
+        .keyed(
+            "otp sessions, next page",
+            "GET",
+            &format!("/otp/sessions?limit=1&cursor={cursor}"),
+            None,
+            &full,
+            &[],
+        )
+        .await;
+    assert_eq!(next.status, 200, "{}", next.body);
+    let bad = r
+        .keyed(
+            "otp sessions, bad filter",
+            "GET",
+            "/otp/sessions?status=NOPE",
+            None,
+            &full,
+            &[],
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+
+    // Users by id and by phone: found, not found, malformed.
+    let u = r
+        .keyed(
+            "user by id",
+            "GET",
+            &format!("/users/{contact_id}"),
+            None,
+            &lookups,
+            &[],
+        )
+        .await;
+    assert_eq!(u.status, 200, "{}", u.body);
+    let u = r
+        .keyed(
+            "user by id, not found",
+            "GET",
+            "/users/usr_0000000000000000000000",
+            None,
+            &lookups,
+            &[],
+        )
+        .await;
+    assert_eq!(u.status, 404, "{}", u.body);
+    let u = r
+        .keyed("user by id, not an id", "GET", "/users/nope", None, &lookups, &[])
+        .await;
+    assert_eq!(u.status, 422, "{}", u.body);
+    let encoded = phone.replace('+', "%2B");
+    let u = r
+        .keyed(
+            "user by phone",
+            "GET",
+            &format!("/users?phone_number={encoded}"),
+            None,
+            &lookups,
+            &[],
+        )
+        .await;
+    assert_eq!(u.status, 200, "{}", u.body);
+    let u = r
+        .keyed(
+            "user by phone, not found",
+            "GET",
+            "/users?phone_number=%2B255745000001",
+            None,
+            &lookups,
+            &[],
+        )
+        .await;
+    assert_eq!(u.status, 404, "{}", u.body);
+    let u = r
+        .keyed(
+            "user by phone, not E.164",
+            "GET",
+            "/users?phone_number=0745051250",
+            None,
+            &lookups,
+            &[],
+        )
+        .await;
+    assert_eq!(u.status, 422, "{}", u.body);
+
+    // Invites: over WhatsApp (a cold breaker cache), over SMS when WhatsApp
+    // fails, refused for a user, and undelivered.
+    r.t.clock.advance(301);
+    let i = r
+        .keyed(
+            "invite (WhatsApp)",
+            "POST",
+            "/invites",
+            Some(json!({"phone_number": INVITED, "metadata": {"transfer": "t-1"}})),
+            &full,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (i.status, i.body["data"]["delivered_via"].as_str()),
+        (200, Some("WHATSAPP")),
+        "{}",
+        i.body
+    );
+    r.t.sender.fail(Pipe::Whatsapp);
+    let i = r
+        .keyed(
+            "invite (SMS fallback)",
+            "POST",
+            "/invites",
+            Some(json!({"phone_number": INVITED_BY_SMS})),
+            &full,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (i.status, i.body["data"]["delivered_via"].as_str()),
+        (200, Some("SMS")),
+        "{}",
+        i.body
+    );
+    r.t.sender.fail(Pipe::Sms);
+    let i = r
+        .keyed(
+            "invite (send fails)",
+            "POST",
+            "/invites",
+            Some(json!({"phone_number": INVITED_BY_SMS})),
+            &full,
+            &[],
+        )
+        .await;
+    assert_eq!(i.status, 502, "{}", i.body);
+    r.t.sender.failing.lock().unwrap().clear();
+    let i = r
+        .keyed(
+            "invite (sandbox_mode)",
+            "POST",
+            "/invites",
+            Some(json!({"phone_number": INVITED_BY_SMS, "sandbox_mode": true})),
+            &full,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (i.status, i.body["data"]["delivered_via"].as_str()),
+        (200, Some("SANDBOX")),
+        "{}",
+        i.body
+    );
+    let i = r
+        .keyed(
+            "invite, already a user",
+            "POST",
+            "/invites",
+            Some(json!({"phone_number": phone})),
+            &full,
+            &[],
+        )
+        .await;
+    assert_eq!(i.status, 409, "{}", i.body);
+    let i = r
+        .keyed(
+            "invite, key without the invites scope",
+            "POST",
+            "/invites",
+            Some(json!({"phone_number": INVITED})),
+            &lookups,
+            &[],
+        )
+        .await;
+    assert_eq!(i.status, 403, "{}", i.body);
+
+    // The invited number signs up; onboarding claims the invite (invite.claimed).
+    let (tt, code) = r.start_sign_in("invited sign-up", INVITED, "dev-30", "SMS").await;
+    let v = r
+        .post(
+            "invited sign-up: verify",
+            "/auth/verify-otp",
+            json!({"tempToken": tt, "otp": code}),
+        )
+        .await;
+    assert_eq!(
+        (v.status, v.body["action"].as_str()),
+        (200, Some("COLLECT_PRIMARY")),
+        "{}",
+        v.body
+    );
+    let before = r.events.of(nambari_core::events::EventType::InviteClaimed).len();
+    let p = r
+        .post(
+            "onboarding (claims an invite)",
+            "/auth/onboarding/primary",
+            json!({"onboardingToken": v.data("onboardingToken"), "firstName": "Baraka", "lastName": "Mushi", "birthDate": "1990-01-20"}),
+        )
+        .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert_eq!(
+        r.events.of(nambari_core::events::EventType::InviteClaimed).len(),
+        before + 1
+    );
+
+    // Step-up: the user's stepUpToken is consumed once.
+    r.t.clock.advance(3600);
+    let at = r
+        .sign_in("step-up consume: sign-in", phone, "dev-31")
+        .await
+        .data("accessToken");
+    let up = r
+        .authed(
+            "step-up (for the integrator)",
+            "POST",
+            "/auth/step-up",
+            Some(json!({"pin": "8046", "scope": "payments:send"})),
+            &at,
+        )
+        .await;
+    assert_eq!(up.status, 200, "{}", up.body);
+    let step_up = up.data("stepUpToken");
+    let c = r
+        .keyed(
+            "step-up consume",
+            "POST",
+            "/step-up/consume",
+            Some(json!({"token": step_up})),
+            &full,
+            &[],
+        )
+        .await;
+    assert_eq!(c.status, 200, "{}", c.body);
+    let c = r
+        .keyed(
+            "step-up consume, reused",
+            "POST",
+            "/step-up/consume",
+            Some(json!({"token": step_up})),
+            &full,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (c.status, c.body["code"].as_str()),
+        (403, Some("TOKEN_ALREADY_USED")),
+        "{}",
+        c.body
+    );
+    let c = r
+        .keyed(
+            "step-up consume, not a step-up token",
+            "POST",
+            "/step-up/consume",
+            Some(json!({"token": at})),
+            &full,
+            &[],
+        )
+        .await;
+    assert_eq!(c.status, 403, "{}", c.body);
+    let c = r
+        .keyed(
+            "step-up consume, key without the step_up scope",
+            "POST",
+            "/step-up/consume",
+            Some(json!({"token": step_up})),
+            &lookups,
+            &[],
+        )
+        .await;
+    assert_eq!(c.status, 403, "{}", c.body);
+}
+
 /// What the functions were seen to need: function → (IAM action, delivery
-/// secret or [`INDEX_QUERY`]) → the first step that needed it.
+/// secret, [`INDEX_QUERY`] or [`TABLE_QUERY`]) → the first step that needed it.
 type Seen<'a> = BTreeMap<&'a str, BTreeMap<String, String>>;
 
 /// Whether a function's policy grants anything on the table's index.
@@ -2304,6 +3068,14 @@ fn grants_the_index(function: &Value) -> bool {
     statements(function)
         .iter()
         .any(|s| as_list(&s["Resource"]).contains(&index_arn))
+}
+
+/// Whether a function's policy grants `dynamodb:Query` on the table itself.
+fn grants_table_query(function: &Value) -> bool {
+    let table_arn = json!({"Fn::GetAtt": ["Table", "Arn"]});
+    statements(function).iter().any(|s| {
+        as_list(&s["Action"]).contains(&json!("dynamodb:Query")) && as_list(&s["Resource"]).contains(&table_arn)
+    })
 }
 
 /// Every way what the functions were seen to need differs from what
@@ -2334,16 +3106,28 @@ pub fn usage_problems(crates: &[String], seen: &Seen, iam: &Value, template: &Va
             used.entry("secret WHATSAPP_TOKEN".into())
                 .or_insert_with(|| "cold start: real senders, with CHANNELS offering WHATSAPP".into());
         }
-        // The index is a resource of its own: granted exactly to the functions that query it.
+        // The index is a resource of its own: granted exactly to the functions that query it;
+        // and Query on the table exactly to those that query the table.
         let queried_index = used.remove(INDEX_QUERY);
+        let queried_table = used.remove(TABLE_QUERY);
         let id = logical_id(krate);
-        let granted_index = template["Resources"].get(&id).is_some_and(grants_the_index);
+        let function = template["Resources"].get(&id);
+        let granted_index = function.is_some_and(grants_the_index);
         match (&queried_index, granted_index) {
             (Some(step), false) => problems.push(format!(
                 "{krate}: queries the index gsi1 (at step {step:?}) but {id} is not granted it"
             )),
             (None, true) => problems.push(format!(
                 "{krate}: {id} is granted the index gsi1, which no step queried"
+            )),
+            _ => {}
+        }
+        match (&queried_table, function.is_some_and(grants_table_query)) {
+            (Some(step), false) => problems.push(format!(
+                "{krate}: queries the table (at step {step:?}) but {id} may Query the index only"
+            )),
+            (None, true) if queried_index.is_some() => problems.push(format!(
+                "{krate}: {id} may Query the table, but every step queried the index only"
             )),
             _ => {}
         }
@@ -2391,7 +3175,8 @@ fn the_usage_check_passes_when_needs_and_grants_agree() {
 fn a_query_on_the_index_without_its_grant_and_an_unused_index_grant_are_reported() {
     let (crates, iam, mut template) = usage_fixture();
     let on_index = BTreeMap::from([
-        ("dynamodb:Query".to_owned(), "find".to_owned()),
+        ("dynamodb:Query".to_owned(), "list".to_owned()),
+        (TABLE_QUERY.to_owned(), "list".to_owned()),
         (INDEX_QUERY.to_owned(), "find".to_owned()),
     ]);
     let p = usage_problems(&crates, &Seen::from([("a", on_index)]), &iam, &template);
@@ -2403,11 +3188,48 @@ fn a_query_on_the_index_without_its_grant_and_an_unused_index_grant_are_reported
         .as_array_mut()
         .unwrap()
         .push(json!({"Fn::Sub": "${Table.Arn}/index/gsi1"}));
-    let on_table = BTreeMap::from([("dynamodb:Query".to_owned(), "list".to_owned())]);
+    let on_table = BTreeMap::from([
+        ("dynamodb:Query".to_owned(), "list".to_owned()),
+        (TABLE_QUERY.to_owned(), "list".to_owned()),
+    ]);
     let p = usage_problems(&crates, &Seen::from([("a", on_table)]), &iam, &template);
     assert_eq!(
         p,
         vec!["a: AFunction is granted the index gsi1, which no step queried".to_owned()]
+    );
+}
+
+#[test]
+fn query_on_the_table_is_granted_exactly_to_the_functions_that_query_it() {
+    let (crates, iam, mut template) = usage_fixture();
+    // Only the index is queried, but the table may be queried too.
+    template["Resources"]["AFunction"]["Properties"]["Policies"][0]["Statement"][0]["Resource"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"Fn::Sub": "${Table.Arn}/index/gsi1"}));
+    let on_index = BTreeMap::from([
+        ("dynamodb:Query".to_owned(), "find".to_owned()),
+        (INDEX_QUERY.to_owned(), "find".to_owned()),
+    ]);
+    assert_eq!(
+        usage_problems(&crates, &Seen::from([("a", on_index.clone())]), &iam, &template),
+        vec!["a: AFunction may Query the table, but every step queried the index only".to_owned()]
+    );
+    // The index alone: agreed; then a query on the table is refused.
+    template["Resources"]["AFunction"]["Properties"]["Policies"][0]["Statement"][0]["Resource"] =
+        json!([{"Fn::Sub": "${Table.Arn}/index/gsi1"}]);
+    assert_eq!(
+        usage_problems(&crates, &Seen::from([("a", on_index)]), &iam, &template),
+        Vec::<String>::new()
+    );
+    let on_both = BTreeMap::from([
+        ("dynamodb:Query".to_owned(), "list".to_owned()),
+        (TABLE_QUERY.to_owned(), "list".to_owned()),
+        (INDEX_QUERY.to_owned(), "find".to_owned()),
+    ]);
+    assert_eq!(
+        usage_problems(&crates, &Seen::from([("a", on_both)]), &iam, &template),
+        vec!["a: queries the table (at step \"list\") but AFunction may Query the index only".to_owned()]
     );
 }
 
@@ -2422,6 +3244,51 @@ fn a_function_with_real_senders_but_without_the_whatsapp_token_is_reported() {
     let p = usage_problems(&crates, &Seen::from([("a", needs)]), &iam, &template);
     assert_eq!(p.len(), 1, "{p:#?}");
     assert_reported(&p, "a: needs secret WHATSAPP_TOKEN (at step \"cold start");
+}
+
+#[test]
+fn a_published_event_needs_the_events_grant_and_the_grant_a_publish() {
+    let (crates, mut iam, template) = usage_fixture();
+    let publishes = BTreeMap::from([
+        ("dynamodb:Query".to_owned(), "list".to_owned()),
+        (EVENTS_PUBLISH.to_owned(), "revoke".to_owned()),
+    ]);
+    assert_eq!(
+        usage_problems(&crates, &Seen::from([("a", publishes.clone())]), &iam, &template),
+        vec![format!(
+            "a: needs {EVENTS_PUBLISH} (at step \"revoke\") but deploy/iam.json does not grant it"
+        )]
+    );
+    // Granted: nothing else is asked of it (events are not SMS: no real
+    // senders, no WhatsApp token).
+    iam["a"]["actions"][EVENTS_PUBLISH] = json!("session.revoked");
+    assert_eq!(
+        usage_problems(&crates, &Seen::from([("a", publishes)]), &iam, &template),
+        Vec::<String>::new()
+    );
+    let quiet = BTreeMap::from([("dynamodb:Query".to_owned(), "list".to_owned())]);
+    assert_eq!(
+        usage_problems(&crates, &Seen::from([("a", quiet)]), &iam, &template),
+        vec![format!(
+            "a: deploy/iam.json grants {EVENTS_PUBLISH}, which no step used"
+        )]
+    );
+}
+
+#[tokio::test]
+async fn every_event_the_functions_emit_is_published_on_some_path() {
+    let published = record_every_path().await.published;
+    let seen: BTreeSet<&str> = published.values().flatten().copied().collect();
+    // user.blocked comes from the admin command, which is no function.
+    let every = BTreeSet::from([
+        "invite.claimed",
+        "otp.verified",
+        "session.reuse_detected",
+        "session.revoked",
+        "user.onboarded",
+        "user.registered",
+    ]);
+    assert_eq!(seen, every, "{published:#?}");
 }
 
 // ------------------------------------------- responses against OpenAPI

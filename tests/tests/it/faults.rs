@@ -29,7 +29,7 @@ fn assert_opaque(r: &Reply, status: u16, code: &str) {
     let message = match code {
         "SERVICE_UNAVAILABLE" => UNAVAILABLE,
         "INTERNAL" => "Internal error",
-        "DELIVERY_FAILED" => "The code could not be delivered",
+        "DELIVERY_FAILED" => "The message could not be delivered",
         other => panic!("no fixed message for {other}"),
     };
     assert_eq!(r.body["success"], false);

@@ -9,6 +9,7 @@ mod deploy;
 mod faults;
 mod flow;
 mod hostile;
+mod integrator;
 mod limits;
 mod log_hygiene;
 mod moto_harness;

@@ -1,0 +1,39 @@
+//! `POST /api/v1/otp/send` (API key, scope `otp`): opens an OTP session
+//! over email, SMS and/or WhatsApp, a code per channel; `sandbox_mode`
+//! returns the codes and sends nothing. `Idempotency-Key` honoured.
+
+use std::sync::Arc;
+
+use lambda_http::Request;
+use nambari_core::apikeys::{self, Integrator};
+use nambari_core::integrator;
+use nambari_core::{App, Result};
+use nambari_http::{Body, Response, locale, ok};
+use nambari_http::{bearer, respond};
+
+pub const METHOD: &str = "POST";
+pub const PATH: &str = "/api/v1/otp/send";
+
+/// The API key first; then a repeated `Idempotency-Key` (scoped to the key)
+/// gets the first response instead of a second send.
+pub async fn handle(app: Arc<App>, req: Request) -> Response {
+    let caller = match apikeys::authenticate(&app, bearer(&req), "otp").await {
+        Ok(c) => c,
+        Err(e) => return respond(&app, Err(e)),
+    };
+    let scope = format!("otp-send:{}", caller.key_id);
+    nambari_http::idempotent(&app, &req, &scope, async {
+        respond(&app, run(&app, &caller, &req).await)
+    })
+    .await
+}
+
+async fn run(app: &App, caller: &Integrator, req: &Request) -> Result<Response> {
+    let body = Body::parse(req)?;
+    let parsed = integrator::parse_send(app, body.object())?;
+    let sent = integrator::send(app, caller, parsed, &locale(req)).await?;
+    Ok(ok(app, "OTP sent", None, sent))
+}
+
+#[cfg(test)]
+mod tests;
