@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::ids::random_base62;
 use crate::limits::{Counter, Rule};
 use crate::repo::{from_item, to_item};
-use crate::table::{Cond, GSI1, GSI1PK, GSI1SK, Key, Query, Update};
+use crate::table::{Cond, GSI1, GSI1PK, GSI1SK, Key, Query, Update, Write};
 
 pub const LIVE_PREFIX: &str = "nmb_live_";
 pub const TEST_PREFIX: &str = "nmb_test_";
@@ -220,31 +220,38 @@ pub async fn authenticate(app: &App, bearer: Option<&str>, scope: &str) -> Resul
         test: record.test,
     };
     caller.require(scope)?;
-    if app.settings.limits.enabled {
-        let c = Counter::new(
+    // The request counter and (at most once a minute) the key's last use,
+    // in one round trip.
+    let mut writes = Vec::new();
+    let counter = app.settings.limits.enabled.then(|| {
+        Counter::new(
             Rule::ApiKeyRequests,
             &record.key_id,
             app.settings.limits.key_requests,
             now,
-        );
-        match app.db.transact(vec![c.increment(60)]).await {
-            Ok(()) => {}
-            Err(e) if e.failed_at(0) => return Err(crate::auth::refused(app, &c, "-", now)),
-            Err(e) => return Err(e.into()),
-        }
+        )
+    });
+    if let Some(c) = &counter {
+        writes.push(c.increment(60));
     }
-    // Last use, at most once a minute per key.
+    let touch_at = writes.len();
     if record.last_used_at.is_none_or(|t| now - t >= 60) {
-        let touched = app
-            .db
-            .update(
-                &key_of(&hash),
-                vec![Update::set("last_used_at", now)],
-                Some(Cond::Exists),
-            )
-            .await;
-        if let Err(e) = touched {
-            tracing::warn!(error = %e, "could not record an API key's last use");
+        writes.push(Write::Update {
+            key: key_of(&hash),
+            ops: vec![Update::set("last_used_at", now)],
+            cond: Some(Cond::Exists),
+        });
+    }
+    if !writes.is_empty() {
+        match app.db.transact(writes).await {
+            Ok(()) => {}
+            Err(e) if counter.is_some() && e.failed_at(0) => {
+                let c = counter.as_ref().ok_or_else(|| Error::internal("counter"))?;
+                return Err(crate::auth::refused(app, c, "-", now));
+            }
+            // The key's item is gone (deleted meanwhile): no such key.
+            Err(e) if e.failed_at(touch_at) => return Err(Error::Unauthorized),
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(caller)

@@ -356,3 +356,171 @@ async fn a_refresh_token_presented_twice_at_once_yields_one_pair_even_when_one_r
     let session = rig.inner.get(&session_key(&user.user_id, &sid)).await.unwrap().unwrap();
     assert_eq!(session["revoked"], true);
 }
+
+// ---------------------------------------------------------------- resetToken, stepUpToken, usernames
+
+/// `n` requests of `method path` with `body` and a bearer token, all at once.
+async fn race_authed(rig: &Rig, n: usize, method: &str, path: &str, body: Value, token: &str) -> Vec<Reply> {
+    join_all((0..n).map(|_| rig.call(method, path, Some(body.clone()), Some(token)))).await
+}
+
+async fn fifty_resets(store: Store) {
+    let mut settings = nambari_core::testing::settings();
+    settings.limits.enabled = false;
+    let rig = rig_on(store, settings).await;
+    let user = rig.sign_up(PHONE, DEVICE).await;
+    let r = rig
+        .call(
+            "PUT",
+            "/account/password",
+            Some(json!({"newPassword": "first password"})),
+            Some(&user.access_token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let ct = rig.check(PHONE, DEVICE).await;
+    let i = rig
+        .post(
+            "/auth/password/forgot/initiate",
+            json!({"checkToken": ct, "deviceId": DEVICE}),
+        )
+        .await;
+    let v = rig
+        .post(
+            "/auth/password/forgot/verify-otp",
+            json!({"tempToken": i.data_str("tempToken"), "otp": i.data_str("sandboxOtp")}),
+        )
+        .await;
+    let reset = v.data_str("resetToken");
+    let replies = race(
+        &rig,
+        50,
+        "/auth/password/forgot/reset",
+        json!({"resetToken": reset, "newPassword": "second password", "confirmPassword": "second password"}),
+    )
+    .await;
+    let won = winners(&replies);
+    assert_eq!(won.len(), 1, "{:?}", tally(&replies));
+    assert_losers(&replies, &[(403, "TOKEN_ALREADY_USED"), (403, "INVALID_TOKEN")]);
+    // One new session: the winner's refresh token works, and it is the only one.
+    let rt = won[0].data_str("refreshToken");
+    let r = rig.post("/auth/token/refresh", json!({"refreshToken": rt})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let sessions = rig
+        .call("GET", "/account/sessions", None, Some(&r.data_str("accessToken")))
+        .await;
+    assert_eq!(
+        sessions.body["data"]["sessions"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        sessions.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_resets_with_one_reset_token_succeed_once_in_memory() {
+    fifty_resets(Store::Memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_resets_with_one_reset_token_succeed_once_on_dynamodb() {
+    fifty_resets(Store::Dynamo).await;
+}
+
+async fn fifty_step_up_consumes(store: Store) {
+    let rig = {
+        let settings = nambari_core::testing::settings();
+        let inner: std::sync::Arc<dyn nambari_core::table::Table> = match store {
+            Store::Memory => std::sync::Arc::new(nambari_core::memory::MemoryTable::new()),
+            Store::Dynamo => std::sync::Arc::new(nambari_tests::moto::fresh_table(nambari_tests::moto::shared()).await),
+        };
+        let rig = Rig::start_on_app(inner, settings, |app| {
+            app.api_key_pepper = Some(std::sync::Arc::new(nambari_core::secrets::Live::new(
+                nambari_core::otp::Pepper::new(vec![7; 32]).unwrap(),
+            )));
+        })
+        .await;
+        rig.table.serialize_writes(store == Store::Dynamo);
+        rig
+    };
+    let user = rig.sign_up(PHONE, DEVICE).await;
+    let r = rig
+        .call(
+            "PUT",
+            "/account/pin",
+            Some(json!({"pin": "2468"})),
+            Some(&user.access_token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let s = rig
+        .call(
+            "POST",
+            "/auth/step-up",
+            Some(json!({"pin": "2468", "scope": "payments:send"})),
+            Some(&user.access_token),
+        )
+        .await;
+    let token = s.data_str("stepUpToken");
+    let key = nambari_core::apikeys::create(&rig.app, "wallet", &[], false)
+        .await
+        .unwrap();
+    let key = nambari_core::apikeys::reveal(&key).to_owned();
+    let replies = race_authed(&rig, 50, "POST", "/step-up/consume", json!({"token": token}), &key).await;
+    let won = winners(&replies);
+    assert_eq!(won.len(), 1, "{:?}", tally(&replies));
+    assert_eq!(won[0].body["data"]["scope"], "payments:send");
+    assert_losers(&replies, &[(403, "TOKEN_ALREADY_USED")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_consumes_of_one_step_up_token_succeed_once_in_memory() {
+    fifty_step_up_consumes(Store::Memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_consumes_of_one_step_up_token_succeed_once_on_dynamodb() {
+    fifty_step_up_consumes(Store::Dynamo).await;
+}
+
+async fn username_claims(store: Store) {
+    let mut settings = nambari_core::testing::settings();
+    settings.limits.enabled = false;
+    let rig = rig_on(store, settings).await;
+    let mut tokens = Vec::new();
+    for i in 0..10 {
+        let phone = format!("+2557450512{i:02}");
+        tokens.push(rig.sign_up(&phone, &format!("dev-{i}")).await.access_token);
+    }
+    let replies = join_all(tokens.iter().enumerate().map(|(i, t)| {
+        let name = if i % 2 == 0 { "Kilimanjaro" } else { "kilimanjaro" };
+        rig.call("PUT", "/account/username", Some(json!({"username": name})), Some(t))
+    }))
+    .await;
+    let won = winners(&replies);
+    assert_eq!(
+        won.len(),
+        1,
+        "one owner of the name, whatever its case: {:?}",
+        tally(&replies)
+    );
+    assert_losers(&replies, &[(409, "CONFLICT")]);
+    let owner = rig
+        .inner
+        .get(&Key::new("USERNAME#kilimanjaro", "USERNAME"))
+        .await
+        .unwrap()
+        .unwrap();
+    let winner_sub = jwt_claims(&won[0].data_str("accessToken"))["sub"].clone();
+    assert_eq!(owner["user_id"], winner_sub);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_claims_of_one_username_have_one_winner_in_memory() {
+    username_claims(Store::Memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_claims_of_one_username_have_one_winner_on_dynamodb() {
+    username_claims(Store::Dynamo).await;
+}

@@ -293,3 +293,26 @@ async fn rotating_the_signing_key_keeps_earlier_access_tokens_valid_until_they_e
     let later = app_with_keys(&third);
     assert!(later.keys.verify::<Value>(TokenKind::Access, &token, now + 60).is_err());
 }
+
+#[tokio::test]
+async fn an_unreachable_secrets_manager_fails_start_up_with_a_clear_message_not_a_panic() {
+    // Nobody listens on port 9: the cold start must fail (the function never
+    // takes a request), naming the secret and the failure, not its value.
+    let mut env = Env::new("http://127.0.0.1:9").await;
+    env.vars.insert("SECRETS_ENDPOINT", "http://127.0.0.1:9".to_owned());
+    let started = std::time::Instant::now();
+    let e = env
+        .start(Arc::new(nambari_core::clock::SystemClock))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("SIGNING_KEYS_SECRET_ARN"), "names the secret: {e}");
+    assert!(e.contains("unreachable") || e.contains("timed out"), "says why: {e}");
+    assert!(!e.contains("BEGIN PRIVATE KEY") && !e.contains(PEPPER), "{e}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "fails fast: {:?}",
+        started.elapsed()
+    );
+}

@@ -103,7 +103,7 @@ async fn each_end_user_endpoint_makes_at_most_four_store_round_trips() {
     .await;
     assert_eq!(n, 3, "token/refresh");
 
-    // revoke: the token's record, its session, one transaction.
+    // revoke: the token's record, its session and user (one batch), one transaction.
     let (_, n) = counted(
         &s,
         "/auth/token/revoke",
@@ -116,4 +116,305 @@ async fn each_end_user_endpoint_makes_at_most_four_store_round_trips() {
     let jwks = s.request("GET", "/.well-known/jwks.json", None, &[]).await;
     assert_eq!((jwks.status, s.app.db.calls() - before), (200, 0), "jwks");
     drop(primary);
+}
+
+/// A request with an access token; the reply and the store calls it made.
+async fn authed(s: &Server, method: &str, path: &str, body: Option<Value>, token: &str) -> (Reply, u64) {
+    let before = s.app.db.calls();
+    let auth = format!("Bearer {token}");
+    let r = s
+        .request(
+            method,
+            &format!("/api/v1{path}"),
+            body.map(|b| b.to_string()),
+            &[("authorization", auth.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{method} {path}: {}", r.body);
+    (r, s.app.db.calls() - before)
+}
+
+/// Signs `phone` up on `device`: the access and refresh tokens.
+async fn sign_up(s: &Server, phone: &str, device: &str) -> (String, String) {
+    let c = s
+        .post("/auth/check", json!({"identifier": phone, "deviceId": device}))
+        .await;
+    let st = s
+        .post(
+            "/auth/passwordless-start",
+            json!({"checkToken": c.data_str("checkToken"), "channel": "SMS", "deviceId": device}),
+        )
+        .await;
+    let v = s
+        .post(
+            "/auth/verify-otp",
+            json!({"tempToken": st.data_str("tempToken"), "otp": st.data_str("sandboxOtp")}),
+        )
+        .await;
+    let p = s
+        .post(
+            "/auth/onboarding/primary",
+            json!({"onboardingToken": v.data_str("onboardingToken"), "firstName": "Asha", "lastName": "Mwangi", "birthDate": "1995-06-15"}),
+        )
+        .await;
+    (p.data_str("accessToken"), p.data_str("refreshToken"))
+}
+
+#[tokio::test]
+async fn each_credential_and_account_endpoint_makes_at_most_four_store_round_trips() {
+    let s = Server::start(Store::Memory).await;
+    let (at, _) = sign_up(&s, PHONE, "dev-1").await;
+    let check = |device: &'static str| {
+        let s = &s;
+        async move {
+            s.post("/auth/check", json!({"identifier": PHONE, "deviceId": device}))
+                .await
+                .data_str("checkToken")
+        }
+    };
+
+    // Profile reads and writes: the session and user in one batch, then one
+    // transaction (the user, and the username's or email's owner item).
+    let (_, n) = authed(&s, "GET", "/account/me", None, &at).await;
+    assert_eq!(n, 1, "account/me");
+    let (_, n) = authed(&s, "PUT", "/account/username", Some(json!({"username": "asha"})), &at).await;
+    assert_eq!(n, 2, "account/username");
+    for (path, body) in [
+        ("/account/interests", json!({"interests": ["music"]})),
+        ("/account/bio", json!({"bio": "Hi"})),
+        (
+            "/account/profile-pic",
+            json!({"profilePic": "https://cdn.example.com/a.jpg"}),
+        ),
+    ] {
+        let (_, n) = authed(&s, "PUT", path, Some(body), &at).await;
+        assert_eq!(n, 2, "{path}");
+    }
+    // email start: the principal and the email's owner (one batch), one
+    // transaction (session + send counters); verify: the principal, the
+    // code's session and failure budget (one batch), one transaction.
+    let (start, n) = authed(
+        &s,
+        "POST",
+        "/account/email/start",
+        Some(json!({"email": "asha@example.com"})),
+        &at,
+    )
+    .await;
+    assert_eq!(n, 2, "account/email/start");
+    let code = s.sender.last_code_to("asha@example.com").unwrap();
+    let (_, n) = authed(
+        &s,
+        "POST",
+        "/account/email/verify",
+        Some(json!({"tempToken": start.data_str("tempToken"), "otp": code})),
+        &at,
+    )
+    .await;
+    assert_eq!(n, 3, "account/email/verify");
+
+    // Password and PIN: the principal with the credentials and the lock in
+    // one batch, one transaction (hash, flag, lock cleared).
+    let (_, n) = authed(
+        &s,
+        "PUT",
+        "/account/password",
+        Some(json!({"newPassword": "correct horse battery"})),
+        &at,
+    )
+    .await;
+    assert_eq!(n, 2, "account/password");
+    let (_, n) = authed(&s, "PUT", "/account/pin", Some(json!({"pin": "2468"})), &at).await;
+    assert_eq!(n, 2, "account/pin");
+    // step-up: one batch (principal, credentials, lock); the token is stateless.
+    let (_, n) = authed(
+        &s,
+        "POST",
+        "/auth/step-up",
+        Some(json!({"pin": "2468", "scope": "pay"})),
+        &at,
+    )
+    .await;
+    assert_eq!(n, 1, "auth/step-up");
+
+    // Password sign-in, known device: one batch (token marker, user,
+    // credentials, lock, device), one transaction (token, session, refresh
+    // record, device, lock cleared).
+    let ct = check("dev-1").await;
+    let (r, n) = counted(
+        &s,
+        "/auth/login/password",
+        json!({"checkToken": ct, "password": "correct horse battery", "deviceId": "dev-1"}),
+    )
+    .await;
+    assert_eq!(n, 2, "auth/login/password (known device)");
+    let second_at = r.data_str("accessToken");
+    // Unknown device: the same batch, then one transaction (token, device
+    // OTP session, send counters); verify: one batch, one transaction.
+    let ct = check("dev-2").await;
+    let (r, n) = counted(
+        &s,
+        "/auth/login/password",
+        json!({"checkToken": ct, "password": "correct horse battery", "deviceId": "dev-2"}),
+    )
+    .await;
+    assert_eq!(n, 2, "auth/login/password (new device)");
+    let (_, n) = counted(
+        &s,
+        "/account/device/verify",
+        json!({"deviceVerificationToken": r.data_str("deviceVerificationToken"), "otp": r.data_str("sandboxOtp")}),
+    )
+    .await;
+    assert_eq!(n, 2, "account/device/verify");
+
+    // Forgot password: initiate (one batch, one transaction), verify-otp
+    // (one batch, one transaction), reset (one batch, one transaction that
+    // moves the session epoch and opens the new session).
+    let ct = check("dev-1").await;
+    let (i, n) = counted(
+        &s,
+        "/auth/password/forgot/initiate",
+        json!({"checkToken": ct, "deviceId": "dev-1"}),
+    )
+    .await;
+    assert_eq!(n, 2, "password/forgot/initiate");
+    let (v, n) = counted(
+        &s,
+        "/auth/password/forgot/verify-otp",
+        json!({"tempToken": i.data_str("tempToken"), "otp": i.data_str("sandboxOtp")}),
+    )
+    .await;
+    assert_eq!(n, 2, "password/forgot/verify-otp");
+    let (reset, n) = counted(
+        &s,
+        "/auth/password/forgot/reset",
+        json!({"resetToken": v.data_str("resetToken"), "newPassword": "another password", "confirmPassword": "another password"}),
+    )
+    .await;
+    assert_eq!(n, 2, "password/forgot/reset");
+    let at = reset.data_str("accessToken");
+    drop(second_at);
+
+    // Sessions: the principal, then one query of the user's sessions;
+    // revoking another: the principal, the target session, one transaction;
+    // logout: the principal, one transaction.
+    let (tt, code) = {
+        let ct = check("dev-3").await;
+        let st = s
+            .post(
+                "/auth/passwordless-start",
+                json!({"checkToken": ct, "channel": "SMS", "deviceId": "dev-3"}),
+            )
+            .await;
+        (st.data_str("tempToken"), st.data_str("sandboxOtp"))
+    };
+    let other = s.post("/auth/verify-otp", json!({"tempToken": tt, "otp": code})).await;
+    let other_at = other.data_str("accessToken");
+    let (_, n) = authed(&s, "GET", "/account/sessions", None, &at).await;
+    assert_eq!(n, 2, "account/sessions");
+    let sid = nambari_tests::rig::jwt_claims(&other_at)["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, n) = authed(&s, "DELETE", &format!("/account/sessions/{sid}"), None, &at).await;
+    assert_eq!(n, 3, "account/sessions/{{id}}");
+    let (_, n) = authed(&s, "POST", "/auth/logout", None, &at).await;
+    assert_eq!(n, 2, "auth/logout");
+
+    // One-step flow (a number the sends above did not use): trigger is one
+    // transaction (the breaker threshold is cached); verify for a new user:
+    // one batch (code session, failure budget, phone item), one transaction
+    // creating the user and the session; for an existing user the user item
+    // is read too.
+    const ONE_STEP: &str = "+255745051299";
+    let (t, n) = counted(&s, "/auth/otp/trigger", json!({"phone": ONE_STEP})).await;
+    assert_eq!(n, 1, "auth/otp/trigger");
+    let (v, n) = counted(
+        &s,
+        "/auth/otp/verify",
+        json!({"phone": ONE_STEP, "otp": t.data_str("sandbox_otp")}),
+    )
+    .await;
+    assert_eq!(
+        (n, v.body["data"]["is_new_user"].as_bool()),
+        (2, Some(true)),
+        "auth/otp/verify (new user)"
+    );
+    let (t, _) = counted(&s, "/auth/otp/trigger", json!({"phone": ONE_STEP})).await;
+    let (v, n) = counted(
+        &s,
+        "/auth/otp/verify",
+        json!({"phone": ONE_STEP, "otp": t.data_str("sandbox_otp")}),
+    )
+    .await;
+    assert_eq!(
+        (n, v.body["data"]["is_new_user"].as_bool()),
+        (3, Some(false)),
+        "auth/otp/verify (existing user)"
+    );
+}
+
+/// Accepts the idToken "good:<sub>" as Google subject <sub>.
+struct FakeGoogle;
+
+#[async_trait::async_trait]
+impl nambari_core::oauth::IdTokenVerifier for FakeGoogle {
+    async fn verify(
+        &self,
+        _provider: nambari_core::oauth::Provider,
+        id_token: &str,
+        _nonce: Option<&str>,
+        _now: i64,
+    ) -> Result<nambari_core::oauth::IdTokenClaims, nambari_core::oauth::IdTokenError> {
+        id_token
+            .strip_prefix("good:")
+            .map(|sub| nambari_core::oauth::IdTokenClaims {
+                sub: sub.to_owned(),
+                email: None,
+            })
+            .ok_or(nambari_core::oauth::IdTokenError::Invalid("not good"))
+    }
+}
+
+#[tokio::test]
+async fn the_oauth_endpoints_make_two_store_round_trips_each() {
+    use nambari_tests::rig::Rig;
+    let rig = Rig::start_with_app(Store::Memory, nambari_core::testing::settings(), |app| {
+        app.oauth = Some(std::sync::Arc::new(FakeGoogle));
+    })
+    .await;
+    let user = rig.sign_up(PHONE, "dev-1").await;
+    let calls = || rig.app.db.calls();
+    // link: the principal (one batch), one transaction (subject item, user).
+    let before = calls();
+    let r = rig
+        .call(
+            "POST",
+            "/account/oauth/link",
+            Some(json!({"provider": "GOOGLE", "idToken": "good:g-1"})),
+            Some(&user.access_token),
+        )
+        .await;
+    assert_eq!((r.status, calls() - before), (200, 2), "account/oauth/link: {}", r.body);
+    // login: the token marker and the user (one batch), one transaction.
+    let ct = rig.check(PHONE, "dev-1").await;
+    let before = calls();
+    let r = rig
+        .post(
+            "/auth/login/oauth",
+            json!({"checkToken": ct, "provider": "GOOGLE", "idToken": "good:g-1", "deviceId": "dev-1"}),
+        )
+        .await;
+    assert_eq!((r.status, calls() - before), (200, 2), "auth/login/oauth: {}", r.body);
+    // unlink: the principal, one transaction.
+    let before = calls();
+    let r = rig
+        .call("DELETE", "/account/oauth/GOOGLE", None, Some(&user.access_token))
+        .await;
+    assert_eq!(
+        (r.status, calls() - before),
+        (200, 2),
+        "account/oauth/{{provider}}: {}",
+        r.body
+    );
 }

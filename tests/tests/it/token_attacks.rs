@@ -626,3 +626,84 @@ async fn no_single_byte_change_to_a_valid_token_is_accepted() {
         assert_eq!((r.status, r.code()), (403, "INVALID_TOKEN"), "{extra}: {}", r.body);
     }
 }
+
+/// Every route that takes an access token, with a body it would accept.
+fn bearer_routes() -> Vec<(&'static str, &'static str, Option<serde_json::Value>)> {
+    use serde_json::json;
+    vec![
+        ("GET", "/account/me", None),
+        ("GET", "/account/sessions", None),
+        ("PUT", "/account/username", Some(json!({"username": "attacker"}))),
+        ("PUT", "/account/interests", Some(json!({"interests": ["x"]}))),
+        ("PUT", "/account/bio", Some(json!({"bio": "x"}))),
+        (
+            "PUT",
+            "/account/profile-pic",
+            Some(json!({"profilePic": "https://x.example/a.png"})),
+        ),
+        (
+            "POST",
+            "/account/email/start",
+            Some(json!({"email": "attacker@example.com"})),
+        ),
+        (
+            "PUT",
+            "/account/password",
+            Some(json!({"newPassword": "attacker password"})),
+        ),
+        ("PUT", "/account/pin", Some(json!({"pin": "2468"}))),
+        ("POST", "/auth/step-up", Some(json!({"pin": "2468", "scope": "pay"}))),
+        (
+            "POST",
+            "/account/oauth/link",
+            Some(json!({"provider": "GOOGLE", "idToken": "x"})),
+        ),
+        ("DELETE", "/account/oauth/GOOGLE", None),
+        ("POST", "/auth/logout", None),
+    ]
+}
+
+#[tokio::test]
+async fn an_access_token_of_a_revoked_session_is_refused_on_every_bearer_route() {
+    use serde_json::json;
+    let rig = rig().await;
+    // Three ways a session ends before its access token expires.
+    let logged_out = rig.sign_up("+255745051250", "dev-1").await;
+    let r = rig
+        .call("POST", "/auth/logout", None, Some(&logged_out.access_token))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let revoked = rig.sign_up("+255745051251", "dev-2").await;
+    let r = rig
+        .post("/auth/token/revoke", json!({"refreshToken": revoked.refresh_token}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let reused = rig.sign_up("+255745051252", "dev-3").await;
+    let r = rig
+        .post("/auth/token/refresh", json!({"refreshToken": reused.refresh_token}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = rig
+        .post("/auth/token/refresh", json!({"refreshToken": reused.refresh_token}))
+        .await;
+    assert_eq!(r.code(), "TOKEN_REUSED", "{}", r.body);
+    for (who, user) in [
+        ("logged out", &logged_out),
+        ("revoked", &revoked),
+        ("reuse-revoked", &reused),
+    ] {
+        for (method, path, body) in bearer_routes() {
+            let r = rig.call(method, path, body, Some(&user.access_token)).await;
+            assert_eq!(
+                (r.status, r.code()),
+                (401, "INVALID_TOKEN"),
+                "{who} session, {method} {path}: {}",
+                r.body
+            );
+        }
+    }
+    // The control: a live session's access token passes the same check.
+    let live = rig.sign_up("+255745051253", "dev-4").await;
+    let r = rig.call("GET", "/account/me", None, Some(&live.access_token)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
