@@ -452,7 +452,25 @@ impl Db {
     /// condition failed, nothing was written) is tried again, up to
     /// [`CONFLICT_RETRIES`] times after a short random pause; conditions are
     /// evaluated afresh each time.
-    pub async fn transact(&self, writes: Vec<Write>) -> Result<(), crate::table::TableError> {
+    ///
+    /// A single put, update or delete is sent as that one conditional
+    /// operation rather than a transaction: the same atomicity, half the
+    /// write units (DynamoDB bills a transaction's writes twice). Its failed
+    /// condition is reported as the transaction's (`failed_at(0)`).
+    pub async fn transact(&self, mut writes: Vec<Write>) -> Result<(), crate::table::TableError> {
+        use crate::table::TableError;
+        if writes.len() == 1 && !matches!(writes[0], Write::Check { .. }) {
+            let single = match writes.pop() {
+                Some(Write::Put { item, cond }) => self.put(item, cond).await,
+                Some(Write::Update { key, ops, cond }) => self.update(&key, ops, cond).await.map(|_| ()),
+                Some(Write::Delete { key, cond }) => self.delete(&key, cond).await,
+                _ => return Err(TableError::Internal("unreachable: checked above".into())),
+            };
+            return single.map_err(|e| match e {
+                TableError::ConditionFailed => TableError::TransactionCanceled(vec![true]),
+                other => other,
+            });
+        }
         let mut attempt = 0;
         loop {
             self.count();

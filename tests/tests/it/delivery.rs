@@ -537,3 +537,30 @@ async fn a_whatsapp_timeout_counts_as_down() {
     assert!(e.reason.contains("no answer within 200 ms (after one retry)"), "{e}");
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn a_repeated_idempotency_key_publishes_exactly_one_sms_on_moto() {
+    // As deployed (no sandbox), SMS over SNS on moto: a mobile client that
+    // retries passwordless-start with the same key sends one SMS.
+    let phone = fresh_phone();
+    let sender = MultiSender {
+        sms: Some(sns(&moto::shared().endpoint).await),
+        ..MultiSender::default()
+    };
+    let mut s_settings = settings();
+    s_settings.sandbox = false;
+    let s = Server::start_with_sender(Store::Dynamo, s_settings, Arc::new(sender)).await;
+    let ct = check(&s, &phone).await;
+    let body = json!({"checkToken": ct, "channel": "SMS", "deviceId": "dev-1"}).to_string();
+    let headers = [("idempotency-key", "retry-7f3a")];
+    let first = s
+        .request("POST", "/api/v1/auth/passwordless-start", Some(body.clone()), &headers)
+        .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let again = s
+        .request("POST", "/api/v1/auth/passwordless-start", Some(body), &headers)
+        .await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body, first.body, "the same answer");
+    assert_eq!(sms_to(&phone).await.len(), 1, "one SMS in moto's record");
+}

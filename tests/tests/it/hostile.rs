@@ -834,3 +834,71 @@ async fn random_bytes_and_mutated_bodies_never_get_a_5xx() {
         assert_envelope(&r, &what);
     }
 }
+
+#[tokio::test]
+async fn every_route_answers_garbage_with_an_envelope_and_never_a_5xx() {
+    // Every mounted route (end-user, account, integrator), with garbage
+    // bodies, garbage path parameters and garbage bearer values.
+    let mut s = testing::settings();
+    s.limits.enabled = false;
+    let rig = Rig::start_with_app(Store::Memory, s, |app| {
+        app.api_key_pepper = Some(std::sync::Arc::new(nambari_core::secrets::Live::new(
+            nambari_core::otp::Pepper::new(vec![3; 32]).unwrap(),
+        )));
+    })
+    .await;
+    let mut rng = Rng::new();
+    let seed = rng.0;
+    let bodies: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        b"{".to_vec(),
+        b"null".to_vec(),
+        b"[1,2,3]".to_vec(),
+        vec![0xff, 0xfe, 0x00],
+        br#"{"token":null,"otps":{"sms":123},"channels":"sms","recipients":[],"config":{"otp_length":-1}}"#.to_vec(),
+        br#"{"pin":"\u202e1234","scope":"a b","username":"../../x","email":"a@@b","profilePic":"javascript:alert(1)"}"#
+            .to_vec(),
+        br#"{"interests":[1,{},null,"\u0000"],"bio":"\u202e","phone_number":"+00000000","metadata":[]}"#.to_vec(),
+        format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200)).into_bytes(),
+    ];
+    let bearers = [
+        None,
+        Some("Bearer "),
+        Some("Bearer nmb_live_"),
+        Some("Bearer eyJhbGciOiJub25lIn0.e30."),
+        Some("Basic dXNlcjpwYXNz"),
+        Some("Bearer \u{7f}"),
+    ];
+    let mut requests = 0;
+    for route in nambari_local::routes() {
+        // A template's {param} gets a hostile value.
+        let path = route
+            .path
+            .replace("{provider}", "..%2F..%2Fetc")
+            .replace("{id}", "usr_%00%ff");
+        for (i, body) in bodies.iter().enumerate() {
+            let bearer = bearers[(i + rng.below(bearers.len())) % bearers.len()];
+            let headers: Vec<(&str, &str)> = bearer
+                .map(|b| ("authorization", b))
+                .into_iter()
+                .filter(|(_, v)| http::HeaderValue::from_str(v).is_ok())
+                .collect();
+            let r = rig
+                .raw(route.method, &path, body.clone(), Some("application/json"), &headers)
+                .await;
+            requests += 1;
+            let what = format!(
+                "seed {seed}: {} {path} body {:?} bearer {bearer:?}",
+                route.method,
+                String::from_utf8_lossy(body)
+            );
+            if r.status == 200 {
+                // Only the public key set answers anything to anyone.
+                assert_eq!(route.function, "jwks", "{what}: {}", r.text());
+                continue;
+            }
+            assert_envelope(&r, &what);
+        }
+    }
+    assert!(requests >= 300, "{requests} requests");
+}
