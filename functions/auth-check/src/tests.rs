@@ -1,91 +1,19 @@
 //! `handle` driven by the API Gateway v2 events in `events/auth-check/`.
 
-use lambda_http::Request;
-use lambda_http::http::HeaderMap;
 use nambari_core::auth::{self, CheckBody};
 use nambari_core::ids::UserId;
 use nambari_core::repo::{Db, User};
 use nambari_core::testing::{self, TestApp};
 use nambari_core::tokens::TokenKind;
+use nambari_http::testing::{call, event, failure, success};
 use serde_json::{Value, json};
 
 use super::handle;
 
+const KRATE: &str = env!("CARGO_PKG_NAME");
 const TZ_PHONE: &str = "+255745051250";
 const TEST_PHONE: &str = "+15555550100";
 const DEVICE: &str = "android-uuid-abc123";
-
-/// The event `events/auth-check/<name>.json` with `{{key}}` placeholders filled in.
-fn event(name: &str, vars: &[(&str, &str)]) -> Request {
-    let path = format!("{}/../../events/auth-check/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    let mut json = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    for (key, value) in vars {
-        json = json.replace(&format!("{{{{{key}}}}}"), value);
-    }
-    assert!(!json.contains("{{"), "{name}: a placeholder was left unfilled");
-    lambda_http::request::from_str(&json).unwrap_or_else(|e| panic!("{name} is not an API Gateway v2 event: {e}"))
-}
-
-struct Reply {
-    status: u16,
-    headers: HeaderMap,
-    body: Value,
-}
-
-async fn send(t: &TestApp, req: Request) -> Reply {
-    let res = handle(t.app.clone(), req).await;
-    Reply {
-        status: res.status().as_u16(),
-        headers: res.headers().clone(),
-        body: serde_json::from_slice(res.body().as_ref()).expect("a JSON body"),
-    }
-}
-
-fn assert_action_time(body: &Value) {
-    let t = body["action_time"].as_str().expect("action_time");
-    let shape: String = t.chars().map(|c| if c.is_ascii_digit() { 'D' } else { c }).collect();
-    assert_eq!(shape, "DDDD-DD-DDTDD:DD:DD", "action_time {t}");
-}
-
-fn assert_json_headers(r: &Reply) {
-    assert_eq!(r.headers["content-type"], "application/json");
-    assert_eq!(r.headers["cache-control"], "no-store");
-}
-
-/// A 200 envelope with `action`; its `data`.
-fn success<'a>(r: &'a Reply, action: Option<&str>) -> &'a Value {
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["success"], true);
-    assert_eq!(r.body["httpStatus"], "OK");
-    assert_eq!(r.body["action"], json!(action));
-    assert!(r.body["message"].as_str().is_some_and(|m| !m.is_empty()));
-    assert_action_time(&r.body);
-    assert_json_headers(r);
-    &r.body["data"]
-}
-
-/// An error envelope with `status`, `httpStatus` and `code`.
-fn failure(r: &Reply, status: u16, http_status: &str, code: &str) {
-    assert_eq!(r.status, status, "{}", r.body);
-    assert_eq!(r.body["success"], false);
-    assert_eq!(r.body["httpStatus"], http_status);
-    assert_eq!(r.body["code"], code);
-    assert_action_time(&r.body);
-    assert_json_headers(r);
-    if status != 422 {
-        assert_eq!(r.body["data"], r.body["message"]);
-    }
-}
-
-/// The field names of a 422's field map.
-fn fields(r: &Reply) -> Vec<&str> {
-    r.body["data"]
-        .as_object()
-        .expect("a field map")
-        .keys()
-        .map(String::as_str)
-        .collect()
-}
 
 /// A stored user with this phone, shaped by `edit`.
 async fn seed_user(t: &TestApp, phone: &str, edit: impl FnOnce(&mut User)) -> User {
@@ -103,7 +31,7 @@ async fn seed_user(t: &TestApp, phone: &str, edit: impl FnOnce(&mut User)) -> Us
 #[tokio::test]
 async fn new_phone_is_told_to_register_with_a_check_token() {
     let t = testing::app();
-    let r = send(&t, event("ok", &[])).await;
+    let r = call(handle, &t, event(KRATE, "ok", &[])).await;
     let data = success(&r, Some("REGISTER"));
     assert_eq!(r.body["message"], "Phone number not registered");
     assert_eq!(r.body["action_time"], "2026-04-03T10:30:45");
@@ -117,7 +45,7 @@ async fn new_phone_is_told_to_register_with_a_check_token() {
 #[tokio::test]
 async fn check_token_is_bound_to_the_phone_and_the_device() {
     let t = testing::app();
-    let r = send(&t, event("ok", &[])).await;
+    let r = call(handle, &t, event(KRATE, "ok", &[])).await;
     let token = success(&r, Some("REGISTER"))["checkToken"].as_str().unwrap();
     let claims = t
         .app
@@ -139,7 +67,7 @@ async fn registered_phone_with_primary_done_is_told_to_log_in() {
         u.google = true;
     })
     .await;
-    let r = send(&t, event("ok", &[])).await;
+    let r = call(handle, &t, event(KRATE, "ok", &[])).await;
     let data = success(&r, Some("LOGIN"));
     assert_eq!(r.body["message"], "Welcome back");
     assert_eq!(data["exists"], true);
@@ -166,7 +94,7 @@ async fn auth_methods_show_a_password_and_apple_when_the_account_has_them() {
         u.apple = true;
     })
     .await;
-    let r = send(&t, event("ok", &[])).await;
+    let r = call(handle, &t, event(KRATE, "ok", &[])).await;
     let data = success(&r, Some("LOGIN"));
     assert_eq!(
         data["authMethods"],
@@ -178,7 +106,7 @@ async fn auth_methods_show_a_password_and_apple_when_the_account_has_them() {
 async fn registered_phone_without_primary_is_told_to_continue_onboarding() {
     let t = testing::app();
     seed_user(&t, TZ_PHONE, |_| {}).await;
-    let r = send(&t, event("ok", &[])).await;
+    let r = call(handle, &t, event(KRATE, "ok", &[])).await;
     let data = success(&r, Some("CONTINUE_ONBOARDING"));
     assert_eq!(r.body["message"], "Continue setting up your account");
     assert_eq!(data["exists"], true);
@@ -218,7 +146,7 @@ async fn a_phone_registered_through_verify_otp_continues_onboarding() {
     )
     .await
     .unwrap();
-    let r = send(&t, event("test-number", &[])).await;
+    let r = call(handle, &t, event(KRATE, "test-number", &[])).await;
     let data = success(&r, Some("CONTINUE_ONBOARDING"));
     assert_eq!(data["maskedPhone"], "••• ••• ••00");
 }
@@ -226,7 +154,7 @@ async fn a_phone_registered_through_verify_otp_continues_onboarding() {
 #[tokio::test]
 async fn configured_test_number_is_accepted_although_it_is_fictional() {
     let t = testing::app();
-    let r = send(&t, event("test-number", &[])).await;
+    let r = call(handle, &t, event(KRATE, "test-number", &[])).await;
     let data = success(&r, Some("REGISTER"));
     let claims = t
         .app
@@ -239,9 +167,8 @@ async fn configured_test_number_is_accepted_although_it_is_fictional() {
 #[tokio::test]
 async fn bad_phone_is_a_422_naming_identifier() {
     let t = testing::app();
-    let r = send(&t, event("bad-phone", &[])).await;
-    failure(&r, 422, "UNPROCESSABLE_ENTITY", "VALIDATION_ERROR");
-    assert_eq!(fields(&r), ["identifier"]);
+    let r = call(handle, &t, event(KRATE, "bad-phone", &[])).await;
+    assert_eq!(failure(&r, 422, "VALIDATION_ERROR"), ["identifier"]);
     assert!(
         r.body["data"]["identifier"]
             .as_str()
@@ -252,17 +179,16 @@ async fn bad_phone_is_a_422_naming_identifier() {
 #[tokio::test]
 async fn missing_device_id_is_a_422_naming_device_id() {
     let t = testing::app();
-    let r = send(&t, event("missing-device-id", &[])).await;
-    failure(&r, 422, "UNPROCESSABLE_ENTITY", "VALIDATION_ERROR");
-    assert_eq!(fields(&r), ["deviceId"]);
+    let r = call(handle, &t, event(KRATE, "missing-device-id", &[])).await;
+    assert_eq!(failure(&r, 422, "VALIDATION_ERROR"), ["deviceId"]);
     assert_eq!(r.body["data"]["deviceId"], "is required");
 }
 
 #[tokio::test]
 async fn malformed_json_is_a_400_invalid_json() {
     let t = testing::app();
-    let r = send(&t, event("invalid-json", &[])).await;
-    failure(&r, 400, "BAD_REQUEST", "INVALID_JSON");
+    let r = call(handle, &t, event(KRATE, "invalid-json", &[])).await;
+    failure(&r, 400, "INVALID_JSON");
 }
 
 #[tokio::test]
@@ -273,6 +199,6 @@ async fn body_over_16_kib_is_refused_with_413() {
     let padding = "x".repeat(16 * 1024);
     ev["body"] = json!(json!({"identifier": TZ_PHONE, "deviceId": DEVICE, "padding": padding}).to_string());
     let req = lambda_http::request::from_str(&ev.to_string()).unwrap();
-    let r = send(&t, req).await;
-    failure(&r, 413, "PAYLOAD_TOO_LARGE", "PAYLOAD_TOO_LARGE");
+    let r = call(handle, &t, req).await;
+    failure(&r, 413, "PAYLOAD_TOO_LARGE");
 }

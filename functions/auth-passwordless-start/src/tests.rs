@@ -1,94 +1,19 @@
 //! `handle` driven by the API Gateway v2 events in `events/auth-passwordless-start/`.
 
-use lambda_http::Request;
-use lambda_http::http::HeaderMap;
 use nambari_core::auth::{self, Verified, VerifyInput};
 use nambari_core::channel::Pipe;
 use nambari_core::ids::UserId;
 use nambari_core::repo::{Db, User};
 use nambari_core::testing::{self, TestApp};
-use serde_json::{Value, json};
+use nambari_http::testing::{call, event, failure, success};
+use serde_json::json;
 
 use super::handle;
 
+const KRATE: &str = env!("CARGO_PKG_NAME");
 const TZ_PHONE: &str = "+255745051250";
 const TEST_PHONE: &str = "+15555550100";
 const DEVICE: &str = "android-uuid-abc123";
-
-/// The event `events/auth-passwordless-start/<name>.json` with `{{key}}` placeholders filled in.
-fn event(name: &str, vars: &[(&str, &str)]) -> Request {
-    let path = format!(
-        "{}/../../events/auth-passwordless-start/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut json = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    for (key, value) in vars {
-        json = json.replace(&format!("{{{{{key}}}}}"), value);
-    }
-    assert!(!json.contains("{{"), "{name}: a placeholder was left unfilled");
-    lambda_http::request::from_str(&json).unwrap_or_else(|e| panic!("{name} is not an API Gateway v2 event: {e}"))
-}
-
-struct Reply {
-    status: u16,
-    headers: HeaderMap,
-    body: Value,
-}
-
-async fn send(t: &TestApp, req: Request) -> Reply {
-    let res = handle(t.app.clone(), req).await;
-    Reply {
-        status: res.status().as_u16(),
-        headers: res.headers().clone(),
-        body: serde_json::from_slice(res.body().as_ref()).expect("a JSON body"),
-    }
-}
-
-fn assert_action_time(body: &Value) {
-    let t = body["action_time"].as_str().expect("action_time");
-    let shape: String = t.chars().map(|c| if c.is_ascii_digit() { 'D' } else { c }).collect();
-    assert_eq!(shape, "DDDD-DD-DDTDD:DD:DD", "action_time {t}");
-}
-
-fn assert_json_headers(r: &Reply) {
-    assert_eq!(r.headers["content-type"], "application/json");
-    assert_eq!(r.headers["cache-control"], "no-store");
-}
-
-/// A 200 envelope with `action`; its `data`.
-fn success<'a>(r: &'a Reply, action: Option<&str>) -> &'a Value {
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["success"], true);
-    assert_eq!(r.body["httpStatus"], "OK");
-    assert_eq!(r.body["action"], json!(action));
-    assert!(r.body["message"].as_str().is_some_and(|m| !m.is_empty()));
-    assert_action_time(&r.body);
-    assert_json_headers(r);
-    &r.body["data"]
-}
-
-/// An error envelope with `status`, `httpStatus` and `code`.
-fn failure(r: &Reply, status: u16, http_status: &str, code: &str) {
-    assert_eq!(r.status, status, "{}", r.body);
-    assert_eq!(r.body["success"], false);
-    assert_eq!(r.body["httpStatus"], http_status);
-    assert_eq!(r.body["code"], code);
-    assert_action_time(&r.body);
-    assert_json_headers(r);
-    if status != 422 {
-        assert_eq!(r.body["data"], r.body["message"]);
-    }
-}
-
-/// The field names of a 422's field map.
-fn fields(r: &Reply) -> Vec<&str> {
-    r.body["data"]
-        .as_object()
-        .expect("a field map")
-        .keys()
-        .map(String::as_str)
-        .collect()
-}
 
 /// A stored user with this phone, shaped by `edit`.
 async fn seed_user(t: &TestApp, phone: &str, edit: impl FnOnce(&mut User)) -> User {
@@ -128,7 +53,7 @@ async fn verify(t: &TestApp, temp_token: &str, otp: &str) -> nambari_core::Resul
 async fn sms_start_sends_a_code_and_returns_a_temp_token_and_the_sandbox_code() {
     let t = testing::app();
     let check = check_token(&t, TZ_PHONE).await;
-    let r = send(&t, event("ok", &[("checkToken", &check)])).await;
+    let r = call(handle, &t, event(KRATE, "ok", &[("checkToken", &check)])).await;
     let data = success(&r, None);
     assert_eq!(r.body["message"], "Verification code sent");
     assert_eq!(r.body["action_time"], "2026-04-03T10:30:45");
@@ -151,7 +76,7 @@ async fn sms_start_sends_a_code_and_returns_a_temp_token_and_the_sandbox_code() 
 async fn the_code_is_written_in_the_language_of_the_request() {
     let t = testing::app();
     let check = check_token(&t, TZ_PHONE).await;
-    let r = send(&t, event("ok", &[("checkToken", &check)])).await;
+    let r = call(handle, &t, event(KRATE, "ok", &[("checkToken", &check)])).await;
     success(&r, None);
     assert_eq!(t.sender.messages()[0].locale, "sw");
 }
@@ -160,7 +85,7 @@ async fn the_code_is_written_in_the_language_of_the_request() {
 async fn the_sandbox_code_verifies_with_the_temp_token() {
     let t = testing::app();
     let check = check_token(&t, TZ_PHONE).await;
-    let r = send(&t, event("ok", &[("checkToken", &check)])).await;
+    let r = call(handle, &t, event(KRATE, "ok", &[("checkToken", &check)])).await;
     let data = success(&r, None);
     let out = verify(
         &t,
@@ -175,7 +100,7 @@ async fn the_sandbox_code_verifies_with_the_temp_token() {
 async fn test_number_gets_its_fixed_code_and_nothing_is_sent() {
     let t = testing::app();
     let check = check_token(&t, TEST_PHONE).await;
-    let r = send(&t, event("ok", &[("checkToken", &check)])).await;
+    let r = call(handle, &t, event(KRATE, "ok", &[("checkToken", &check)])).await;
     let data = success(&r, None);
     assert_eq!(data["sandboxOtp"], "123456");
     assert_eq!(data["maskedDestination"], "••• ••• ••00");
@@ -186,7 +111,7 @@ async fn test_number_gets_its_fixed_code_and_nothing_is_sent() {
 async fn sms_and_whatsapp_sends_over_both_pipes() {
     let t = testing::app();
     let check = check_token(&t, TZ_PHONE).await;
-    let r = send(&t, event("sms-and-whatsapp", &[("checkToken", &check)])).await;
+    let r = call(handle, &t, event(KRATE, "sms-and-whatsapp", &[("checkToken", &check)])).await;
     let data = success(&r, None);
     assert_eq!(data["channel"], "SMS_AND_WHATSAPP");
     assert_eq!(data["deliveredVia"], json!(["SMS", "WHATSAPP"]));
@@ -202,7 +127,7 @@ async fn one_failing_pipe_of_two_still_delivers_over_the_other() {
     let t = testing::app();
     t.sender.fail(Pipe::Whatsapp);
     let check = check_token(&t, TZ_PHONE).await;
-    let r = send(&t, event("sms-and-whatsapp", &[("checkToken", &check)])).await;
+    let r = call(handle, &t, event(KRATE, "sms-and-whatsapp", &[("checkToken", &check)])).await;
     let data = success(&r, None);
     assert_eq!(data["channel"], "SMS_AND_WHATSAPP");
     assert_eq!(data["deliveredVia"], json!(["SMS"]));
@@ -212,9 +137,12 @@ async fn one_failing_pipe_of_two_still_delivers_over_the_other() {
 async fn second_use_of_check_token_is_refused() {
     let t = testing::app();
     let check = check_token(&t, TZ_PHONE).await;
-    success(&send(&t, event("ok", &[("checkToken", &check)])).await, None);
-    let r = send(&t, event("ok", &[("checkToken", &check)])).await;
-    failure(&r, 403, "FORBIDDEN", "TOKEN_ALREADY_USED");
+    success(
+        &call(handle, &t, event(KRATE, "ok", &[("checkToken", &check)])).await,
+        None,
+    );
+    let r = call(handle, &t, event(KRATE, "ok", &[("checkToken", &check)])).await;
+    failure(&r, 403, "TOKEN_ALREADY_USED");
     assert_eq!(t.sender.messages().len(), 1, "no second code was sent");
 }
 
@@ -223,8 +151,8 @@ async fn a_second_start_replaces_the_earlier_code() {
     let t = testing::app();
     let first = check_token(&t, TEST_PHONE).await;
     let second = check_token(&t, TEST_PHONE).await;
-    let r1 = send(&t, event("ok", &[("checkToken", &first)])).await;
-    let r2 = send(&t, event("ok", &[("checkToken", &second)])).await;
+    let r1 = call(handle, &t, event(KRATE, "ok", &[("checkToken", &first)])).await;
+    let r2 = call(handle, &t, event(KRATE, "ok", &[("checkToken", &second)])).await;
     let old = success(&r1, None)["tempToken"].as_str().unwrap();
     let new = success(&r2, None)["tempToken"].as_str().unwrap();
     let e = verify(&t, old, "123456").await.unwrap_err();
@@ -236,8 +164,8 @@ async fn a_second_start_replaces_the_earlier_code() {
 async fn internal_channel_value_is_a_400_channel_not_allowed() {
     let t = testing::app();
     let check = check_token(&t, TZ_PHONE).await;
-    let r = send(&t, event("internal-channel", &[("checkToken", &check)])).await;
-    failure(&r, 400, "BAD_REQUEST", "CHANNEL_NOT_ALLOWED");
+    let r = call(handle, &t, event(KRATE, "internal-channel", &[("checkToken", &check)])).await;
+    failure(&r, 400, "CHANNEL_NOT_ALLOWED");
     assert!(t.sender.messages().is_empty());
 }
 
@@ -245,9 +173,9 @@ async fn internal_channel_value_is_a_400_channel_not_allowed() {
 async fn a_refused_channel_leaves_the_check_token_usable() {
     let t = testing::app();
     let check = check_token(&t, TZ_PHONE).await;
-    let r = send(&t, event("internal-channel", &[("checkToken", &check)])).await;
-    failure(&r, 400, "BAD_REQUEST", "CHANNEL_NOT_ALLOWED");
-    let r = send(&t, event("ok", &[("checkToken", &check)])).await;
+    let r = call(handle, &t, event(KRATE, "internal-channel", &[("checkToken", &check)])).await;
+    failure(&r, 400, "CHANNEL_NOT_ALLOWED");
+    let r = call(handle, &t, event(KRATE, "ok", &[("checkToken", &check)])).await;
     success(&r, None);
 }
 
@@ -255,8 +183,8 @@ async fn a_refused_channel_leaves_the_check_token_usable() {
 async fn email_for_a_new_user_is_a_400_channel_not_allowed() {
     let t = testing::app();
     let check = check_token(&t, TZ_PHONE).await;
-    let r = send(&t, event("email", &[("checkToken", &check)])).await;
-    failure(&r, 400, "BAD_REQUEST", "CHANNEL_NOT_ALLOWED");
+    let r = call(handle, &t, event(KRATE, "email", &[("checkToken", &check)])).await;
+    failure(&r, 400, "CHANNEL_NOT_ALLOWED");
     assert!(t.sender.messages().is_empty());
 }
 
@@ -269,8 +197,8 @@ async fn email_without_a_verified_address_is_a_400_no_verified_email() {
     })
     .await;
     let check = check_token(&t, TZ_PHONE).await;
-    let r = send(&t, event("email", &[("checkToken", &check)])).await;
-    failure(&r, 400, "BAD_REQUEST", "NO_VERIFIED_EMAIL");
+    let r = call(handle, &t, event(KRATE, "email", &[("checkToken", &check)])).await;
+    failure(&r, 400, "NO_VERIFIED_EMAIL");
 }
 
 #[tokio::test]
@@ -283,7 +211,7 @@ async fn email_goes_to_the_verified_address_of_a_returning_user() {
     })
     .await;
     let check = check_token(&t, TZ_PHONE).await;
-    let r = send(&t, event("email", &[("checkToken", &check)])).await;
+    let r = call(handle, &t, event(KRATE, "email", &[("checkToken", &check)])).await;
     let data = success(&r, None);
     assert_eq!(data["channel"], "EMAIL");
     assert_eq!(data["maskedDestination"], "j••••••@g••••.com");
@@ -300,17 +228,16 @@ async fn email_goes_to_the_verified_address_of_a_returning_user() {
 async fn unknown_channel_is_a_422_naming_channel() {
     let t = testing::app();
     let check = check_token(&t, TZ_PHONE).await;
-    let r = send(&t, event("bogus-channel", &[("checkToken", &check)])).await;
-    failure(&r, 422, "UNPROCESSABLE_ENTITY", "VALIDATION_ERROR");
-    assert_eq!(fields(&r), ["channel"]);
+    let r = call(handle, &t, event(KRATE, "bogus-channel", &[("checkToken", &check)])).await;
+    assert_eq!(failure(&r, 422, "VALIDATION_ERROR"), ["channel"]);
 }
 
 #[tokio::test]
 async fn check_token_from_another_device_is_a_403_device_mismatch() {
     let t = testing::app();
     let check = check_token(&t, TZ_PHONE).await;
-    let r = send(&t, event("device-mismatch", &[("checkToken", &check)])).await;
-    failure(&r, 403, "FORBIDDEN", "DEVICE_MISMATCH");
+    let r = call(handle, &t, event(KRATE, "device-mismatch", &[("checkToken", &check)])).await;
+    failure(&r, 403, "DEVICE_MISMATCH");
     assert!(t.sender.messages().is_empty());
 }
 
@@ -319,10 +246,10 @@ async fn failed_delivery_is_a_502_and_gives_the_check_token_back() {
     let t = testing::app();
     t.sender.fail(Pipe::Sms);
     let check = check_token(&t, TZ_PHONE).await;
-    let r = send(&t, event("ok", &[("checkToken", &check)])).await;
-    failure(&r, 502, "BAD_GATEWAY", "DELIVERY_FAILED");
+    let r = call(handle, &t, event(KRATE, "ok", &[("checkToken", &check)])).await;
+    failure(&r, 502, "DELIVERY_FAILED");
     t.sender.failing.lock().unwrap().clear();
-    let r = send(&t, event("ok", &[("checkToken", &check)])).await;
+    let r = call(handle, &t, event(KRATE, "ok", &[("checkToken", &check)])).await;
     success(&r, None);
 }
 
@@ -330,6 +257,6 @@ async fn failed_delivery_is_a_502_and_gives_the_check_token_back() {
 async fn malformed_json_is_a_400_invalid_json() {
     let t = testing::app();
     let check = check_token(&t, TZ_PHONE).await;
-    let r = send(&t, event("invalid-json", &[("checkToken", &check)])).await;
-    failure(&r, 400, "BAD_REQUEST", "INVALID_JSON");
+    let r = call(handle, &t, event(KRATE, "invalid-json", &[("checkToken", &check)])).await;
+    failure(&r, 400, "INVALID_JSON");
 }

@@ -1,93 +1,18 @@
 //! `handle` driven by the API Gateway v2 events in `events/auth-resend-otp/`.
 
-use lambda_http::Request;
-use lambda_http::http::HeaderMap;
 use nambari_core::auth::{self, Sent, StartInput, Verified, VerifyInput};
 use nambari_core::channel::Pipe;
 use nambari_core::testing::{self, TestApp};
-use serde_json::{Value, json};
+use nambari_http::testing::{call, event, failure, success};
+use serde_json::json;
 
 use super::handle;
 
+const KRATE: &str = env!("CARGO_PKG_NAME");
 const TZ_PHONE: &str = "+255745051250";
 const TEST_PHONE: &str = "+15555550100";
 const TEST_CODE: &str = "123456";
 const DEVICE: &str = "android-uuid-abc123";
-
-/// The event `events/auth-resend-otp/<name>.json` with `{{key}}` placeholders filled in.
-fn event(name: &str, vars: &[(&str, &str)]) -> Request {
-    let path = format!(
-        "{}/../../events/auth-resend-otp/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut json = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    for (key, value) in vars {
-        json = json.replace(&format!("{{{{{key}}}}}"), value);
-    }
-    assert!(!json.contains("{{"), "{name}: a placeholder was left unfilled");
-    lambda_http::request::from_str(&json).unwrap_or_else(|e| panic!("{name} is not an API Gateway v2 event: {e}"))
-}
-
-struct Reply {
-    status: u16,
-    headers: HeaderMap,
-    body: Value,
-}
-
-async fn send(t: &TestApp, req: Request) -> Reply {
-    let res = handle(t.app.clone(), req).await;
-    Reply {
-        status: res.status().as_u16(),
-        headers: res.headers().clone(),
-        body: serde_json::from_slice(res.body().as_ref()).expect("a JSON body"),
-    }
-}
-
-fn assert_action_time(body: &Value) {
-    let t = body["action_time"].as_str().expect("action_time");
-    let shape: String = t.chars().map(|c| if c.is_ascii_digit() { 'D' } else { c }).collect();
-    assert_eq!(shape, "DDDD-DD-DDTDD:DD:DD", "action_time {t}");
-}
-
-fn assert_json_headers(r: &Reply) {
-    assert_eq!(r.headers["content-type"], "application/json");
-    assert_eq!(r.headers["cache-control"], "no-store");
-}
-
-/// A 200 envelope with `action`; its `data`.
-fn success<'a>(r: &'a Reply, action: Option<&str>) -> &'a Value {
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["success"], true);
-    assert_eq!(r.body["httpStatus"], "OK");
-    assert_eq!(r.body["action"], json!(action));
-    assert!(r.body["message"].as_str().is_some_and(|m| !m.is_empty()));
-    assert_action_time(&r.body);
-    assert_json_headers(r);
-    &r.body["data"]
-}
-
-/// An error envelope with `status`, `httpStatus` and `code`.
-fn failure(r: &Reply, status: u16, http_status: &str, code: &str) {
-    assert_eq!(r.status, status, "{}", r.body);
-    assert_eq!(r.body["success"], false);
-    assert_eq!(r.body["httpStatus"], http_status);
-    assert_eq!(r.body["code"], code);
-    assert_action_time(&r.body);
-    assert_json_headers(r);
-    if status != 422 {
-        assert_eq!(r.body["data"], r.body["message"]);
-    }
-}
-
-/// The field names of a 422's field map.
-fn fields(r: &Reply) -> Vec<&str> {
-    r.body["data"]
-        .as_object()
-        .expect("a field map")
-        .keys()
-        .map(String::as_str)
-        .collect()
-}
 
 /// check → passwordless-start over `channel`: the tempToken and the (sandbox) code.
 async fn start(t: &TestApp, phone: &str, channel: &str) -> Sent {
@@ -122,7 +47,7 @@ async fn verify(t: &TestApp, temp_token: &str, otp: &str) -> nambari_core::Resul
 /// Waits out the cooldown and resends; the new tempToken and code.
 async fn resend_after_cooldown(t: &TestApp, temp_token: &str) -> (String, String) {
     t.clock.advance(61);
-    let r = send(t, event("ok", &[("tempToken", temp_token)])).await;
+    let r = call(handle, t, event(KRATE, "ok", &[("tempToken", temp_token)])).await;
     let data = success(&r, None);
     (
         data["tempToken"].as_str().unwrap().to_owned(),
@@ -134,15 +59,15 @@ async fn resend_after_cooldown(t: &TestApp, temp_token: &str) -> (String, String
 async fn resend_inside_the_cooldown_is_a_400_with_retry_after() {
     let t = testing::app();
     let sent = start(&t, TZ_PHONE, "SMS").await;
-    let r = send(&t, event("ok", &[("tempToken", &sent.temp_token)])).await;
-    failure(&r, 400, "BAD_REQUEST", "RESEND_COOLDOWN");
+    let r = call(handle, &t, event(KRATE, "ok", &[("tempToken", &sent.temp_token)])).await;
+    failure(&r, 400, "RESEND_COOLDOWN");
     assert_eq!(r.body["retryAfter"], 60);
     assert_eq!(r.headers["retry-after"], "60");
     assert_eq!(r.body["message"], "Please wait 60 seconds before requesting a new code");
 
     t.clock.advance(45);
-    let r = send(&t, event("ok", &[("tempToken", &sent.temp_token)])).await;
-    failure(&r, 400, "BAD_REQUEST", "RESEND_COOLDOWN");
+    let r = call(handle, &t, event(KRATE, "ok", &[("tempToken", &sent.temp_token)])).await;
+    failure(&r, 400, "RESEND_COOLDOWN");
     assert_eq!(r.body["retryAfter"], 15);
     assert_eq!(t.sender.messages().len(), 1, "no code was resent");
 }
@@ -152,7 +77,7 @@ async fn resend_after_the_cooldown_sends_a_new_code_and_token() {
     let t = testing::app();
     let sent = start(&t, TZ_PHONE, "SMS").await;
     t.clock.advance(60);
-    let r = send(&t, event("ok", &[("tempToken", &sent.temp_token)])).await;
+    let r = call(handle, &t, event(KRATE, "ok", &[("tempToken", &sent.temp_token)])).await;
     let data = success(&r, None);
     assert_eq!(r.body["message"], "OTP resent successfully");
     assert_eq!(r.body["action_time"], "2026-04-03T10:31:45");
@@ -176,7 +101,7 @@ async fn resend_goes_to_the_same_channels_as_the_first_send() {
     let t = testing::app();
     let sent = start(&t, TZ_PHONE, "SMS_AND_WHATSAPP").await;
     t.clock.advance(61);
-    let r = send(&t, event("ok", &[("tempToken", &sent.temp_token)])).await;
+    let r = call(handle, &t, event(KRATE, "ok", &[("tempToken", &sent.temp_token)])).await;
     let data = success(&r, None);
     assert_eq!(data["channel"], "SMS_AND_WHATSAPP");
     let mut pipes: Vec<Pipe> = t.sender.messages()[2..].iter().map(|m| m.pipe).collect();
@@ -191,14 +116,14 @@ async fn sixth_resend_is_a_400_too_many_resends() {
     let mut token = sent.temp_token;
     for left in (0..5).rev() {
         t.clock.advance(61);
-        let r = send(&t, event("ok", &[("tempToken", &token)])).await;
+        let r = call(handle, &t, event(KRATE, "ok", &[("tempToken", &token)])).await;
         let data = success(&r, None);
         assert_eq!(data["remainingAttempts"], left);
         token = data["tempToken"].as_str().unwrap().to_owned();
     }
     t.clock.advance(61);
-    let r = send(&t, event("ok", &[("tempToken", &token)])).await;
-    failure(&r, 400, "BAD_REQUEST", "TOO_MANY_RESENDS");
+    let r = call(handle, &t, event(KRATE, "ok", &[("tempToken", &token)])).await;
+    failure(&r, 400, "TOO_MANY_RESENDS");
     // The last code still verifies: running out of resends does not end the session.
     assert!(verify(&t, &token, TEST_CODE).await.is_ok());
 }
@@ -226,8 +151,8 @@ async fn old_temp_token_cannot_ask_for_another_resend() {
     let sent = start(&t, TEST_PHONE, "SMS").await;
     resend_after_cooldown(&t, &sent.temp_token).await;
     t.clock.advance(61);
-    let r = send(&t, event("ok", &[("tempToken", &sent.temp_token)])).await;
-    failure(&r, 403, "FORBIDDEN", "INVALID_TOKEN");
+    let r = call(handle, &t, event(KRATE, "ok", &[("tempToken", &sent.temp_token)])).await;
+    failure(&r, 403, "INVALID_TOKEN");
 }
 
 #[tokio::test]
@@ -250,7 +175,7 @@ async fn resend_after_the_code_expired_gives_a_code_that_works() {
     t.clock.advance(121);
     let e = verify(&t, &sent.temp_token, TEST_CODE).await.unwrap_err();
     assert_eq!(e.code(), "OTP_EXPIRED");
-    let r = send(&t, event("ok", &[("tempToken", &sent.temp_token)])).await;
+    let r = call(handle, &t, event(KRATE, "ok", &[("tempToken", &sent.temp_token)])).await;
     let token = success(&r, None)["tempToken"].as_str().unwrap().to_owned();
     assert!(verify(&t, &token, TEST_CODE).await.is_ok());
 }
@@ -261,8 +186,8 @@ async fn resend_after_the_code_was_used_is_a_403_token_already_used() {
     let sent = start(&t, TEST_PHONE, "SMS").await;
     verify(&t, &sent.temp_token, TEST_CODE).await.unwrap();
     t.clock.advance(61);
-    let r = send(&t, event("ok", &[("tempToken", &sent.temp_token)])).await;
-    failure(&r, 403, "FORBIDDEN", "TOKEN_ALREADY_USED");
+    let r = call(handle, &t, event(KRATE, "ok", &[("tempToken", &sent.temp_token)])).await;
+    failure(&r, 403, "TOKEN_ALREADY_USED");
 }
 
 #[tokio::test]
@@ -271,8 +196,8 @@ async fn failed_resend_delivery_is_a_502_and_keeps_the_previous_code() {
     let sent = start(&t, TZ_PHONE, "SMS").await;
     t.sender.fail(Pipe::Sms);
     t.clock.advance(61);
-    let r = send(&t, event("ok", &[("tempToken", &sent.temp_token)])).await;
-    failure(&r, 502, "BAD_GATEWAY", "DELIVERY_FAILED");
+    let r = call(handle, &t, event(KRATE, "ok", &[("tempToken", &sent.temp_token)])).await;
+    failure(&r, 502, "DELIVERY_FAILED");
     let code = sent.sandbox_otp.clone().unwrap();
     assert!(verify(&t, &sent.temp_token, &code).await.is_ok());
 }
@@ -280,21 +205,20 @@ async fn failed_resend_delivery_is_a_502_and_keeps_the_previous_code() {
 #[tokio::test]
 async fn garbage_temp_token_is_an_invalid_token() {
     let t = testing::app();
-    let r = send(&t, event("ok", &[("tempToken", "not-a-token")])).await;
-    failure(&r, 403, "FORBIDDEN", "INVALID_TOKEN");
+    let r = call(handle, &t, event(KRATE, "ok", &[("tempToken", "not-a-token")])).await;
+    failure(&r, 403, "INVALID_TOKEN");
 }
 
 #[tokio::test]
 async fn missing_temp_token_is_a_422_naming_it() {
     let t = testing::app();
-    let r = send(&t, event("missing-fields", &[])).await;
-    failure(&r, 422, "UNPROCESSABLE_ENTITY", "VALIDATION_ERROR");
-    assert_eq!(fields(&r), ["tempToken"]);
+    let r = call(handle, &t, event(KRATE, "missing-fields", &[])).await;
+    assert_eq!(failure(&r, 422, "VALIDATION_ERROR"), ["tempToken"]);
 }
 
 #[tokio::test]
 async fn malformed_json_is_a_400_invalid_json() {
     let t = testing::app();
-    let r = send(&t, event("invalid-json", &[])).await;
-    failure(&r, 400, "BAD_REQUEST", "INVALID_JSON");
+    let r = call(handle, &t, event(KRATE, "invalid-json", &[])).await;
+    failure(&r, 400, "INVALID_JSON");
 }

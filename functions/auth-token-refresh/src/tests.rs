@@ -1,82 +1,16 @@
 //! `handle` driven by the API Gateway v2 events in `events/auth-token-refresh/`.
 
-use lambda_http::Request;
-use lambda_http::http::HeaderMap;
 use nambari_core::auth::{self, AccessBody, Onboarded, PrimaryInput, StartInput, Tokens, Verified, VerifyInput};
 use nambari_core::testing::{self, TestApp};
 use nambari_core::tokens::{REFRESH_TTL, TokenKind};
-use serde_json::{Value, json};
+use nambari_http::testing::{call, event, failure, success};
 
 use super::handle;
 
+const KRATE: &str = env!("CARGO_PKG_NAME");
 const TEST_PHONE: &str = "+15555550100";
 const TEST_CODE: &str = "123456";
 const DEVICE: &str = "android-uuid-abc123";
-
-/// The event `events/auth-token-refresh/<name>.json` with `{{key}}` placeholders filled in.
-fn event(name: &str, vars: &[(&str, &str)]) -> Request {
-    let path = format!(
-        "{}/../../events/auth-token-refresh/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut json = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    for (key, value) in vars {
-        json = json.replace(&format!("{{{{{key}}}}}"), value);
-    }
-    assert!(!json.contains("{{"), "{name}: a placeholder was left unfilled");
-    lambda_http::request::from_str(&json).unwrap_or_else(|e| panic!("{name} is not an API Gateway v2 event: {e}"))
-}
-
-struct Reply {
-    status: u16,
-    headers: HeaderMap,
-    body: Value,
-}
-
-async fn send(t: &TestApp, req: Request) -> Reply {
-    let res = handle(t.app.clone(), req).await;
-    Reply {
-        status: res.status().as_u16(),
-        headers: res.headers().clone(),
-        body: serde_json::from_slice(res.body().as_ref()).expect("a JSON body"),
-    }
-}
-
-fn assert_action_time(body: &Value) {
-    let t = body["action_time"].as_str().expect("action_time");
-    let shape: String = t.chars().map(|c| if c.is_ascii_digit() { 'D' } else { c }).collect();
-    assert_eq!(shape, "DDDD-DD-DDTDD:DD:DD", "action_time {t}");
-}
-
-fn assert_json_headers(r: &Reply) {
-    assert_eq!(r.headers["content-type"], "application/json");
-    assert_eq!(r.headers["cache-control"], "no-store");
-}
-
-/// A 200 envelope with `action`; its `data`.
-fn success<'a>(r: &'a Reply, action: Option<&str>) -> &'a Value {
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["success"], true);
-    assert_eq!(r.body["httpStatus"], "OK");
-    assert_eq!(r.body["action"], json!(action));
-    assert!(r.body["message"].as_str().is_some_and(|m| !m.is_empty()));
-    assert_action_time(&r.body);
-    assert_json_headers(r);
-    &r.body["data"]
-}
-
-/// An error envelope with `status`, `httpStatus` and `code`.
-fn failure(r: &Reply, status: u16, http_status: &str, code: &str) {
-    assert_eq!(r.status, status, "{}", r.body);
-    assert_eq!(r.body["success"], false);
-    assert_eq!(r.body["httpStatus"], http_status);
-    assert_eq!(r.body["code"], code);
-    assert_action_time(&r.body);
-    assert_json_headers(r);
-    if status != 422 {
-        assert_eq!(r.body["data"], r.body["message"]);
-    }
-}
 
 /// The whole sign-up on `platform` (check → start → verify → primary): the first tokens.
 async fn sign_up(t: &TestApp, platform: &str) -> Tokens {
@@ -134,7 +68,7 @@ fn access_claims(t: &TestApp, token: &str) -> AccessBody {
 
 /// Refreshes `token` through the `ok` event, expecting success: the new refresh token.
 async fn refresh_ok(t: &TestApp, token: &str) -> String {
-    let r = send(t, event("ok", &[("refreshToken", token)])).await;
+    let r = call(handle, t, event(KRATE, "ok", &[("refreshToken", token)])).await;
     success(&r, None)["refreshToken"].as_str().unwrap().to_owned()
 }
 
@@ -143,7 +77,12 @@ async fn refresh_rotates_the_pair_within_the_same_session() {
     let t = testing::app();
     let first = sign_up(&t, "ANDROID").await;
     t.clock.advance(600);
-    let r = send(&t, event("ok", &[("refreshToken", first.refresh_token.expose())])).await;
+    let r = call(
+        handle,
+        &t,
+        event(KRATE, "ok", &[("refreshToken", first.refresh_token.expose())]),
+    )
+    .await;
     let data = success(&r, None);
     assert_eq!(r.body["message"], "Token refreshed");
     assert_eq!(r.body["action_time"], "2026-04-03T10:40:45");
@@ -176,25 +115,25 @@ async fn reused_refresh_token_is_a_401_token_reused_and_revokes_the_session() {
     let t = testing::app();
     let old = sign_up(&t, "ANDROID").await.refresh_token.expose().to_owned();
     let new = refresh_ok(&t, &old).await;
-    let r = send(&t, event("ok", &[("refreshToken", &old)])).await;
-    failure(&r, 401, "UNAUTHORIZED", "TOKEN_REUSED");
-    let r = send(&t, event("ok", &[("refreshToken", &new)])).await;
-    failure(&r, 401, "UNAUTHORIZED", "INVALID_TOKEN");
+    let r = call(handle, &t, event(KRATE, "ok", &[("refreshToken", &old)])).await;
+    failure(&r, 401, "TOKEN_REUSED");
+    let r = call(handle, &t, event(KRATE, "ok", &[("refreshToken", &new)])).await;
+    failure(&r, 401, "INVALID_TOKEN");
 }
 
 #[tokio::test]
 async fn garbage_refresh_token_is_a_401_invalid_token() {
     let t = testing::app();
-    let r = send(&t, event("garbage-token", &[])).await;
-    failure(&r, 401, "UNAUTHORIZED", "INVALID_TOKEN");
+    let r = call(handle, &t, event(KRATE, "garbage-token", &[])).await;
+    failure(&r, 401, "INVALID_TOKEN");
 }
 
 #[tokio::test]
 async fn unknown_refresh_token_of_the_right_shape_is_a_401_invalid_token() {
     let t = testing::app();
     sign_up(&t, "ANDROID").await;
-    let r = send(&t, event("ok", &[("refreshToken", &"A".repeat(43))])).await;
-    failure(&r, 401, "UNAUTHORIZED", "INVALID_TOKEN");
+    let r = call(handle, &t, event(KRATE, "ok", &[("refreshToken", &"A".repeat(43))])).await;
+    failure(&r, 401, "INVALID_TOKEN");
 }
 
 #[tokio::test]
@@ -202,22 +141,32 @@ async fn refresh_token_dies_after_30_days() {
     let t = testing::app();
     let first = sign_up(&t, "ANDROID").await;
     t.clock.advance(REFRESH_TTL);
-    let r = send(&t, event("ok", &[("refreshToken", first.refresh_token.expose())])).await;
-    failure(&r, 401, "UNAUTHORIZED", "INVALID_TOKEN");
+    let r = call(
+        handle,
+        &t,
+        event(KRATE, "ok", &[("refreshToken", first.refresh_token.expose())]),
+    )
+    .await;
+    failure(&r, 401, "INVALID_TOKEN");
 }
 
 #[tokio::test]
 async fn missing_refresh_token_is_a_401_invalid_token() {
     let t = testing::app();
-    let r = send(&t, event("missing-fields", &[])).await;
-    failure(&r, 401, "UNAUTHORIZED", "INVALID_TOKEN");
+    let r = call(handle, &t, event(KRATE, "missing-fields", &[])).await;
+    failure(&r, 401, "INVALID_TOKEN");
 }
 
 #[tokio::test]
 async fn web_session_refreshes_from_the_cookie_and_gets_a_new_cookie() {
     let t = testing::app();
     let first = sign_up(&t, "WEB").await;
-    let r = send(&t, event("cookie", &[("refreshToken", first.refresh_token.expose())])).await;
+    let r = call(
+        handle,
+        &t,
+        event(KRATE, "cookie", &[("refreshToken", first.refresh_token.expose())]),
+    )
+    .await;
     let data = success(&r, None);
     let refresh = data["refreshToken"].as_str().unwrap();
     assert_ne!(refresh, first.refresh_token.expose());
@@ -234,7 +183,7 @@ async fn web_session_refreshes_from_the_cookie_and_gets_a_new_cookie() {
         assert!(attributes.contains(&expected), "{expected} missing from {cookie}");
     }
     // The cookie's new token is the live one.
-    let r = send(&t, event("cookie", &[("refreshToken", refresh)])).await;
+    let r = call(handle, &t, event(KRATE, "cookie", &[("refreshToken", refresh)])).await;
     success(&r, None);
 }
 
@@ -242,10 +191,11 @@ async fn web_session_refreshes_from_the_cookie_and_gets_a_new_cookie() {
 async fn malformed_json_is_a_400_invalid_json() {
     let t = testing::app();
     let first = sign_up(&t, "ANDROID").await;
-    let r = send(
+    let r = call(
+        handle,
         &t,
-        event("invalid-json", &[("refreshToken", first.refresh_token.expose())]),
+        event(KRATE, "invalid-json", &[("refreshToken", first.refresh_token.expose())]),
     )
     .await;
-    failure(&r, 400, "BAD_REQUEST", "INVALID_JSON");
+    failure(&r, 400, "INVALID_JSON");
 }

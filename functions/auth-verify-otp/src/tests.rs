@@ -1,95 +1,20 @@
 //! `handle` driven by the API Gateway v2 events in `events/auth-verify-otp/`.
 
-use lambda_http::Request;
-use lambda_http::http::HeaderMap;
 use nambari_core::auth::{self, AccessBody, OnboardingBody, Sent, StartInput, Tier};
 use nambari_core::ids::UserId;
 use nambari_core::repo::{Db, Platform, User};
 use nambari_core::testing::{self, TestApp};
 use nambari_core::tokens::TokenKind;
+use nambari_http::testing::{call, event, failure, success};
 use serde_json::{Value, json};
 
 use super::handle;
 
+const KRATE: &str = env!("CARGO_PKG_NAME");
 const TZ_PHONE: &str = "+255745051250";
 const TEST_PHONE: &str = "+15555550100";
 const TEST_CODE: &str = "123456";
 const DEVICE: &str = "android-uuid-abc123";
-
-/// The event `events/auth-verify-otp/<name>.json` with `{{key}}` placeholders filled in.
-fn event(name: &str, vars: &[(&str, &str)]) -> Request {
-    let path = format!(
-        "{}/../../events/auth-verify-otp/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut json = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    for (key, value) in vars {
-        json = json.replace(&format!("{{{{{key}}}}}"), value);
-    }
-    assert!(!json.contains("{{"), "{name}: a placeholder was left unfilled");
-    lambda_http::request::from_str(&json).unwrap_or_else(|e| panic!("{name} is not an API Gateway v2 event: {e}"))
-}
-
-struct Reply {
-    status: u16,
-    headers: HeaderMap,
-    body: Value,
-}
-
-async fn send(t: &TestApp, req: Request) -> Reply {
-    let res = handle(t.app.clone(), req).await;
-    Reply {
-        status: res.status().as_u16(),
-        headers: res.headers().clone(),
-        body: serde_json::from_slice(res.body().as_ref()).expect("a JSON body"),
-    }
-}
-
-fn assert_action_time(body: &Value) {
-    let t = body["action_time"].as_str().expect("action_time");
-    let shape: String = t.chars().map(|c| if c.is_ascii_digit() { 'D' } else { c }).collect();
-    assert_eq!(shape, "DDDD-DD-DDTDD:DD:DD", "action_time {t}");
-}
-
-fn assert_json_headers(r: &Reply) {
-    assert_eq!(r.headers["content-type"], "application/json");
-    assert_eq!(r.headers["cache-control"], "no-store");
-}
-
-/// A 200 envelope with `action`; its `data`.
-fn success<'a>(r: &'a Reply, action: Option<&str>) -> &'a Value {
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["success"], true);
-    assert_eq!(r.body["httpStatus"], "OK");
-    assert_eq!(r.body["action"], json!(action));
-    assert!(r.body["message"].as_str().is_some_and(|m| !m.is_empty()));
-    assert_action_time(&r.body);
-    assert_json_headers(r);
-    &r.body["data"]
-}
-
-/// An error envelope with `status`, `httpStatus` and `code`.
-fn failure(r: &Reply, status: u16, http_status: &str, code: &str) {
-    assert_eq!(r.status, status, "{}", r.body);
-    assert_eq!(r.body["success"], false);
-    assert_eq!(r.body["httpStatus"], http_status);
-    assert_eq!(r.body["code"], code);
-    assert_action_time(&r.body);
-    assert_json_headers(r);
-    if status != 422 {
-        assert_eq!(r.body["data"], r.body["message"]);
-    }
-}
-
-/// The field names of a 422's field map.
-fn fields(r: &Reply) -> Vec<&str> {
-    r.body["data"]
-        .as_object()
-        .expect("a field map")
-        .keys()
-        .map(String::as_str)
-        .collect()
-}
 
 /// A stored user with this phone, shaped by `edit`.
 async fn seed_user(t: &TestApp, phone: &str, edit: impl FnOnce(&mut User)) -> User {
@@ -146,7 +71,12 @@ async fn new_user_is_asked_to_collect_primary_with_an_onboarding_token() {
     let t = testing::app();
     let sent = start(&t, TZ_PHONE).await;
     let otp = sent.sandbox_otp.clone().unwrap();
-    let r = send(&t, event("ok", &[("tempToken", &sent.temp_token), ("otp", &otp)])).await;
+    let r = call(
+        handle,
+        &t,
+        event(KRATE, "ok", &[("tempToken", &sent.temp_token), ("otp", &otp)]),
+    )
+    .await;
     let data = success(&r, Some("COLLECT_PRIMARY"));
     assert_eq!(r.body["message"], "Phone verified. Let us set up your account.");
     assert_eq!(r.body["action_time"], "2026-04-03T10:30:45");
@@ -192,7 +122,12 @@ async fn returning_user_gets_access_and_refresh_tokens() {
     let user = returning_user(&t, TZ_PHONE).await;
     let sent = start(&t, TZ_PHONE).await;
     let otp = sent.sandbox_otp.clone().unwrap();
-    let r = send(&t, event("ok", &[("tempToken", &sent.temp_token), ("otp", &otp)])).await;
+    let r = call(
+        handle,
+        &t,
+        event(KRATE, "ok", &[("tempToken", &sent.temp_token), ("otp", &otp)]),
+    )
+    .await;
     let data = success(&r, None);
     assert_eq!(r.body["message"], "Welcome back");
     assert_eq!(data["onboardingToken"], Value::Null);
@@ -224,7 +159,12 @@ async fn returning_user_without_primary_is_asked_to_collect_primary_again() {
     let user = seed_user(&t, TZ_PHONE, |_| {}).await;
     let sent = start(&t, TZ_PHONE).await;
     let otp = sent.sandbox_otp.clone().unwrap();
-    let r = send(&t, event("ok", &[("tempToken", &sent.temp_token), ("otp", &otp)])).await;
+    let r = call(
+        handle,
+        &t,
+        event(KRATE, "ok", &[("tempToken", &sent.temp_token), ("otp", &otp)]),
+    )
+    .await;
     let data = success(&r, Some("COLLECT_PRIMARY"));
     let claims = t
         .app
@@ -250,7 +190,12 @@ async fn under_age_user_is_told_the_account_is_blocked_until_the_13th_birthday()
     .await;
     let sent = start(&t, TZ_PHONE).await;
     let otp = sent.sandbox_otp.clone().unwrap();
-    let r = send(&t, event("ok", &[("tempToken", &sent.temp_token), ("otp", &otp)])).await;
+    let r = call(
+        handle,
+        &t,
+        event(KRATE, "ok", &[("tempToken", &sent.temp_token), ("otp", &otp)]),
+    )
+    .await;
     let data = success(&r, Some("ACCOUNT_BLOCKED"));
     assert_eq!(r.body["message"], "Account blocked");
     assert_eq!(data["blocked"], true);
@@ -269,7 +214,12 @@ async fn web_sign_in_sets_the_refresh_cookie() {
     let t = testing::app();
     returning_user(&t, TEST_PHONE).await;
     let sent = start(&t, TEST_PHONE).await;
-    let r = send(&t, event("web", &[("tempToken", &sent.temp_token), ("otp", TEST_CODE)])).await;
+    let r = call(
+        handle,
+        &t,
+        event(KRATE, "web", &[("tempToken", &sent.temp_token), ("otp", TEST_CODE)]),
+    )
+    .await;
     let data = success(&r, None);
     let refresh = data["refreshToken"].as_str().unwrap();
     let cookie = r.headers["set-cookie"].to_str().unwrap();
@@ -290,8 +240,13 @@ async fn web_sign_in_sets_the_refresh_cookie() {
 async fn wrong_code_is_a_403_invalid_otp_with_the_attempts_left() {
     let t = testing::app();
     let sent = start(&t, TEST_PHONE).await;
-    let r = send(&t, event("wrong-otp", &[("tempToken", &sent.temp_token)])).await;
-    failure(&r, 403, "FORBIDDEN", "INVALID_OTP");
+    let r = call(
+        handle,
+        &t,
+        event(KRATE, "wrong-otp", &[("tempToken", &sent.temp_token)]),
+    )
+    .await;
+    failure(&r, 403, "INVALID_OTP");
     assert_eq!(r.body["message"], "Invalid code. 2 attempt(s) left");
 }
 
@@ -300,7 +255,12 @@ async fn code_is_still_good_one_second_before_it_expires() {
     let t = testing::app();
     let sent = start(&t, TEST_PHONE).await;
     t.clock.advance(119);
-    let r = send(&t, event("ok", &[("tempToken", &sent.temp_token), ("otp", TEST_CODE)])).await;
+    let r = call(
+        handle,
+        &t,
+        event(KRATE, "ok", &[("tempToken", &sent.temp_token), ("otp", TEST_CODE)]),
+    )
+    .await;
     success(&r, Some("COLLECT_PRIMARY"));
 }
 
@@ -309,55 +269,79 @@ async fn expired_code_is_a_403_otp_expired() {
     let t = testing::app();
     let sent = start(&t, TEST_PHONE).await;
     t.clock.advance(121);
-    let r = send(&t, event("ok", &[("tempToken", &sent.temp_token), ("otp", TEST_CODE)])).await;
-    failure(&r, 403, "FORBIDDEN", "OTP_EXPIRED");
+    let r = call(
+        handle,
+        &t,
+        event(KRATE, "ok", &[("tempToken", &sent.temp_token), ("otp", TEST_CODE)]),
+    )
+    .await;
+    failure(&r, 403, "OTP_EXPIRED");
 }
 
 #[tokio::test]
 async fn third_wrong_code_is_a_403_too_many_otp_attempts_and_ends_the_session() {
     let t = testing::app();
     let sent = start(&t, TEST_PHONE).await;
-    let wrong = || event("wrong-otp", &[("tempToken", &sent.temp_token)]);
-    let r = send(&t, wrong()).await;
-    failure(&r, 403, "FORBIDDEN", "INVALID_OTP");
+    let wrong = || event(KRATE, "wrong-otp", &[("tempToken", &sent.temp_token)]);
+    let r = call(handle, &t, wrong()).await;
+    failure(&r, 403, "INVALID_OTP");
     assert_eq!(r.body["message"], "Invalid code. 2 attempt(s) left");
-    let r = send(&t, wrong()).await;
-    failure(&r, 403, "FORBIDDEN", "INVALID_OTP");
+    let r = call(handle, &t, wrong()).await;
+    failure(&r, 403, "INVALID_OTP");
     assert_eq!(r.body["message"], "Invalid code. 1 attempt(s) left");
-    let r = send(&t, wrong()).await;
-    failure(&r, 403, "FORBIDDEN", "TOO_MANY_OTP_ATTEMPTS");
-    let r = send(&t, event("ok", &[("tempToken", &sent.temp_token), ("otp", TEST_CODE)])).await;
-    failure(&r, 403, "FORBIDDEN", "TOO_MANY_OTP_ATTEMPTS");
+    let r = call(handle, &t, wrong()).await;
+    failure(&r, 403, "TOO_MANY_OTP_ATTEMPTS");
+    let r = call(
+        handle,
+        &t,
+        event(KRATE, "ok", &[("tempToken", &sent.temp_token), ("otp", TEST_CODE)]),
+    )
+    .await;
+    failure(&r, 403, "TOO_MANY_OTP_ATTEMPTS");
 }
 
 #[tokio::test]
 async fn second_use_of_temp_token_is_refused() {
     let t = testing::app();
     let sent = start(&t, TEST_PHONE).await;
-    let ok = || event("ok", &[("tempToken", &sent.temp_token), ("otp", TEST_CODE)]);
-    success(&send(&t, ok()).await, Some("COLLECT_PRIMARY"));
-    let r = send(&t, ok()).await;
-    failure(&r, 403, "FORBIDDEN", "TOKEN_ALREADY_USED");
+    let ok = || event(KRATE, "ok", &[("tempToken", &sent.temp_token), ("otp", TEST_CODE)]);
+    success(&call(handle, &t, ok()).await, Some("COLLECT_PRIMARY"));
+    let r = call(handle, &t, ok()).await;
+    failure(&r, 403, "TOKEN_ALREADY_USED");
 }
 
 #[tokio::test]
 async fn check_token_passed_as_temp_token_is_a_403_invalid_token() {
     let t = testing::app();
     let check = check_token(&t, TEST_PHONE).await;
-    let r = send(&t, event("ok", &[("tempToken", &check), ("otp", TEST_CODE)])).await;
-    failure(&r, 403, "FORBIDDEN", "INVALID_TOKEN");
+    let r = call(
+        handle,
+        &t,
+        event(KRATE, "ok", &[("tempToken", &check), ("otp", TEST_CODE)]),
+    )
+    .await;
+    failure(&r, 403, "INVALID_TOKEN");
 }
 
 #[tokio::test]
 async fn bad_otp_format_is_a_422_naming_otp() {
     let t = testing::app();
     let sent = start(&t, TEST_PHONE).await;
-    let r = send(&t, event("bad-otp-format", &[("tempToken", &sent.temp_token)])).await;
-    failure(&r, 422, "UNPROCESSABLE_ENTITY", "VALIDATION_ERROR");
-    assert_eq!(fields(&r), ["otp"]);
+    let r = call(
+        handle,
+        &t,
+        event(KRATE, "bad-otp-format", &[("tempToken", &sent.temp_token)]),
+    )
+    .await;
+    assert_eq!(failure(&r, 422, "VALIDATION_ERROR"), ["otp"]);
     assert_eq!(r.body["data"]["otp"], "must be exactly 6 digits");
     // A malformed code is not a wrong guess: the session still takes the right one.
-    let r = send(&t, event("ok", &[("tempToken", &sent.temp_token), ("otp", TEST_CODE)])).await;
+    let r = call(
+        handle,
+        &t,
+        event(KRATE, "ok", &[("tempToken", &sent.temp_token), ("otp", TEST_CODE)]),
+    )
+    .await;
     success(&r, Some("COLLECT_PRIMARY"));
 }
 
@@ -365,6 +349,11 @@ async fn bad_otp_format_is_a_422_naming_otp() {
 async fn malformed_json_is_a_400_invalid_json() {
     let t = testing::app();
     let sent = start(&t, TEST_PHONE).await;
-    let r = send(&t, event("invalid-json", &[("tempToken", &sent.temp_token)])).await;
-    failure(&r, 400, "BAD_REQUEST", "INVALID_JSON");
+    let r = call(
+        handle,
+        &t,
+        event(KRATE, "invalid-json", &[("tempToken", &sent.temp_token)]),
+    )
+    .await;
+    failure(&r, 400, "INVALID_JSON");
 }

@@ -1,42 +1,14 @@
 //! `handle` driven by the API Gateway v2 event in `events/jwks/`.
 
-use std::sync::Arc;
-
-use lambda_http::Request;
-use lambda_http::http::HeaderMap;
-use nambari_core::App;
 use nambari_core::auth;
-use nambari_core::clock::FixedClock;
-use nambari_core::memory::MemoryTable;
-use nambari_core::otp::Pepper;
-use nambari_core::sender::RecordingSender;
-use nambari_core::testing::{self, T0};
+use nambari_core::testing;
 use nambari_core::tokens::KeyRing;
+use nambari_http::testing::{Reply, call, event};
 use serde_json::Value;
 
 use super::handle;
 
-/// The event `events/jwks/<name>.json`.
-fn event(name: &str) -> Request {
-    let path = format!("{}/../../events/jwks/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    let json = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    lambda_http::request::from_str(&json).unwrap_or_else(|e| panic!("{name} is not an API Gateway v2 event: {e}"))
-}
-
-struct Reply {
-    status: u16,
-    headers: HeaderMap,
-    body: Value,
-}
-
-async fn send(app: Arc<App>, req: Request) -> Reply {
-    let res = handle(app, req).await;
-    Reply {
-        status: res.status().as_u16(),
-        headers: res.headers().clone(),
-        body: serde_json::from_slice(res.body().as_ref()).expect("a JSON body"),
-    }
-}
+const KRATE: &str = env!("CARGO_PKG_NAME");
 
 /// The JWKS keys of a 200 reply, after checking the response's shape and headers.
 fn keys(r: &Reply) -> &Vec<Value> {
@@ -92,7 +64,7 @@ fn assert_es256_public_jwk(key: &Value) {
 #[tokio::test]
 async fn jwks_lists_the_signing_key_as_an_ec_p256_es256_public_key() {
     let t = testing::app();
-    let r = send(t.app.clone(), event("ok")).await;
+    let r = call(handle, &t, event(KRATE, "ok", &[])).await;
     let keys = keys(&r);
     assert_eq!(keys.len(), 1);
     assert_es256_public_jwk(&keys[0]);
@@ -106,25 +78,20 @@ async fn jwks_kid_is_the_kid_in_the_header_of_issued_tokens() {
         .unwrap();
     let header: Value = serde_json::from_slice(&b64url_decode(check.check_token.split('.').next().unwrap())).unwrap();
     assert_eq!(header["alg"], "ES256");
-    let r = send(t.app.clone(), event("ok")).await;
+    let r = call(handle, &t, event(KRATE, "ok", &[])).await;
     assert_eq!(keys(&r)[0]["kid"], header["kid"]);
 }
 
 #[tokio::test]
 async fn jwks_lists_the_current_and_the_previous_key_after_a_rotation() {
-    let settings = testing::settings();
+    let t = testing::app();
+    let settings = &t.app.settings;
     let old = KeyRing::generate_set().unwrap();
     let rotated = KeyRing::rotate_set(&old).unwrap();
-    let ring = KeyRing::from_set(&rotated, &settings.issuer, &settings.audience).unwrap();
-    let app = App::new(
-        settings,
-        Arc::new(MemoryTable::new()),
-        Arc::new(FixedClock::at_secs(T0)),
-        Arc::new(ring),
-        Pepper::new(vec![42; 32]).unwrap(),
-        Arc::new(RecordingSender::default()),
-    );
-    let r = send(Arc::new(app), event("ok")).await;
+    t.app
+        .keys
+        .set(KeyRing::from_set(&rotated, &settings.issuer, &settings.audience).unwrap());
+    let r = call(handle, &t, event(KRATE, "ok", &[])).await;
     let keys = keys(&r);
     assert_eq!(keys.len(), 2);
     keys.iter().for_each(assert_es256_public_jwk);

@@ -9,7 +9,8 @@ use tracing::{error, info};
 
 pub type Response = http::Response<LambdaBody>;
 
-fn reason(status: u16) -> &'static str {
+/// The `httpStatus` of an envelope with `status`.
+pub fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         201 => "CREATED",

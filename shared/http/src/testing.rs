@@ -71,6 +71,7 @@ pub fn success<'a>(r: &'a Reply, action: Option<&str>) -> &'a Value {
     assert_eq!(r.body["httpStatus"], "OK");
     assert_eq!(r.body["action"], json!(action), "{}", r.body);
     assert!(r.body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert_action_time(&r.body);
     assert_eq!(r.headers["content-type"], "application/json");
     assert_eq!(r.headers["cache-control"], "no-store");
     &r.body["data"]
@@ -80,8 +81,11 @@ pub fn success<'a>(r: &'a Reply, action: Option<&str>) -> &'a Value {
 pub fn failure(r: &Reply, status: u16, code: &str) -> Vec<String> {
     assert_eq!(r.status, status, "{}", r.body);
     assert_eq!(r.body["success"], false, "{}", r.body);
+    assert_eq!(r.body["httpStatus"], crate::envelope::reason(status), "{}", r.body);
     assert_eq!(r.body["code"], code, "{}", r.body);
-    assert!(r.body["action_time"].is_string());
+    assert_action_time(&r.body);
+    assert_eq!(r.headers["content-type"], "application/json");
+    assert_eq!(r.headers["cache-control"], "no-store");
     if status == 422 {
         r.body["data"]
             .as_object()
@@ -157,4 +161,11 @@ pub async fn sign_up(t: &TestApp, phone: &str, device: &str) -> SignedUp {
         },
         other => panic!("expected a complete onboarding, got {other:?}"),
     }
+}
+
+/// `action_time` is `YYYY-MM-DDTHH:MM:SS` (UTC, no offset).
+pub fn assert_action_time(body: &Value) {
+    let t = body["action_time"].as_str().expect("action_time");
+    let shape: String = t.chars().map(|c| if c.is_ascii_digit() { 'D' } else { c }).collect();
+    assert_eq!(shape, "DDDD-DD-DDTDD:DD:DD", "action_time {t}");
 }
