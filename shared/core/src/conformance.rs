@@ -64,6 +64,7 @@ macro_rules! conformance_tests {
             query_with_sk_prefix_returns_only_matching_items,
             query_pages_through_every_item_without_duplicates_or_gaps,
             query_on_gsi1_uses_the_index_keys,
+            the_gsi_follows_updates_replacements_and_deletes,
         );
 
         #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -955,6 +956,47 @@ pub async fn query_on_gsi1_uses_the_index_keys(t: &dyn Table) {
     // A table query never sees the GSI's partition key.
     let page = t.query(query("phone#+255700000001")).await.unwrap();
     assert!(page.items.is_empty());
+}
+
+pub async fn the_gsi_follows_updates_replacements_and_deletes(t: &dyn Table) {
+    let on = |g: &'static str| Query {
+        index: Some(GSI1),
+        ..query(g)
+    };
+    let pks = |items: &[Item]| -> Vec<String> { items.iter().map(|i| i["pk"].as_str().unwrap().to_owned()).collect() };
+    t.put(
+        item(json!({"pk": "s#1", "sk": "s", "gsi1pk": "owner#a", "gsi1sk": "1"})),
+        None,
+    )
+    .await
+    .unwrap();
+    t.put(
+        item(json!({"pk": "s#2", "sk": "s", "gsi1pk": "owner#a", "gsi1sk": "2"})),
+        None,
+    )
+    .await
+    .unwrap();
+    // An update that moves s#1 to another index partition.
+    t.update(&Key::new("s#1", "s"), vec![Update::set("gsi1pk", "owner#b")], None)
+        .await
+        .unwrap();
+    assert_eq!(pks(&t.query(on("owner#a")).await.unwrap().items), ["s#2"]);
+    assert_eq!(pks(&t.query(on("owner#b")).await.unwrap().items), ["s#1"]);
+    // A put that replaces s#2 without index keys takes it out of the index.
+    t.put(item(json!({"pk": "s#2", "sk": "s"})), None).await.unwrap();
+    assert!(t.query(on("owner#a")).await.unwrap().items.is_empty());
+    // A transactional delete removes s#1 from it.
+    t.transact(vec![Write::Delete {
+        key: Key::new("s#1", "s"),
+        cond: None,
+    }])
+    .await
+    .unwrap();
+    assert!(t.query(on("owner#b")).await.unwrap().items.is_empty());
+    // A partition next to another's in key order is not mixed with it.
+    t.put(item(json!({"pk": "s#1x", "sk": "s"})), None).await.unwrap();
+    t.put(item(json!({"pk": "s#1", "sk": "t"})), None).await.unwrap();
+    assert_eq!(pks(&t.query(query("s#1")).await.unwrap().items), ["s#1"]);
 }
 
 // ---------------------------------------------------------------------------

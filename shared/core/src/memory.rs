@@ -4,7 +4,7 @@
 //! [`crate::repo::Db`] layer does that for both tables.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -17,7 +17,63 @@ use crate::table::{
 /// A table held in a `BTreeMap` behind a mutex (never held across an await).
 #[derive(Default)]
 pub struct MemoryTable {
-    items: Mutex<BTreeMap<Key, Item>>,
+    items: Mutex<Items>,
+}
+
+/// The items, and the GSI as the keys of the items under each `gsi1pk`, so
+/// that a query reads one partition, never the whole table.
+#[derive(Default)]
+struct Items {
+    map: BTreeMap<Key, Item>,
+    gsi: BTreeMap<String, BTreeSet<Key>>,
+}
+
+impl Items {
+    fn get(&self, key: &Key) -> Option<&Item> {
+        self.map.get(key)
+    }
+
+    fn insert(&mut self, key: Key, item: Item) {
+        self.unindex(&key);
+        if let Some(g) = item.get(GSI1PK).and_then(Value::as_str) {
+            self.gsi.entry(g.to_owned()).or_default().insert(key.clone());
+        }
+        self.map.insert(key, item);
+    }
+
+    fn remove(&mut self, key: &Key) {
+        self.unindex(key);
+        self.map.remove(key);
+    }
+
+    fn unindex(&mut self, key: &Key) {
+        let Some(g) = self.map.get(key).and_then(|i| i.get(GSI1PK)).and_then(Value::as_str) else {
+            return;
+        };
+        if let Some(set) = self.gsi.get_mut(g) {
+            set.remove(key);
+            if set.is_empty() {
+                let g = g.to_owned();
+                self.gsi.remove(&g);
+            }
+        }
+    }
+
+    /// The items of one partition of the table or of the GSI.
+    fn partition(&self, pk: &str, gsi: bool) -> Vec<&Item> {
+        if gsi {
+            self.gsi
+                .get(pk)
+                .map(|keys| keys.iter().filter_map(|k| self.map.get(k)).collect())
+                .unwrap_or_default()
+        } else {
+            self.map
+                .range(Key::new(pk, "")..)
+                .take_while(|(k, _)| k.pk == pk)
+                .map(|(_, i)| i)
+                .collect()
+        }
+    }
 }
 
 impl MemoryTable {
@@ -25,7 +81,7 @@ impl MemoryTable {
         Self::default()
     }
 
-    fn lock(&self) -> TableResult<std::sync::MutexGuard<'_, BTreeMap<Key, Item>>> {
+    fn lock(&self) -> TableResult<std::sync::MutexGuard<'_, Items>> {
         self.items
             .lock()
             .map_err(|_| TableError::Internal("memory table lock poisoned".into()))
@@ -33,7 +89,7 @@ impl MemoryTable {
 
     /// Number of stored items, expired ones included (for tests).
     pub fn len(&self) -> usize {
-        self.items.lock().map(|m| m.len()).unwrap_or(0)
+        self.items.lock().map(|m| m.map.len()).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -250,7 +306,8 @@ impl Table for MemoryTable {
             (PK, SK)
         };
         let mut items: Vec<&Item> = map
-            .values()
+            .partition(&q.pk, q.index == Some(GSI1))
+            .into_iter()
             .filter(|i| i.get(pk_attr).and_then(Value::as_str) == Some(q.pk.as_str()))
             .filter(|i| {
                 let sk = i.get(sk_attr).and_then(Value::as_str);
