@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -193,10 +194,13 @@ fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> TableError {
 }
 
 /// Maps an SDK error to a [`TableError`] without item contents.
-fn sdk_err<E, R>(op: &'static str, err: SdkError<E, R>) -> TableError
+///
+/// Throttling and any 5xx answer (whatever its body: a proxy's HTML page, an
+/// error code this SDK does not know) are [`TableError::Unavailable`], a 503
+/// the client may retry; the SDK has already retried them.
+fn sdk_err<E>(op: &'static str, err: SdkError<E, HttpResponse>) -> TableError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
 {
     match &err {
         SdkError::ServiceError(ctx) => {
@@ -204,8 +208,9 @@ where
             if code == "ConditionalCheckFailedException" {
                 return TableError::ConditionFailed;
             }
-            if TRANSIENT_CODES.contains(&code.as_str()) {
-                tracing::warn!(op, code, "DynamoDB throttled or unavailable");
+            let status = ctx.raw().status().as_u16();
+            if TRANSIENT_CODES.contains(&code.as_str()) || is_server_error(status) {
+                tracing::warn!(op, code, status, "DynamoDB throttled or unavailable");
                 return unavailable(err);
             }
             let message = ctx.err().message().unwrap_or("").to_owned();
@@ -221,6 +226,10 @@ where
             TableError::Internal(format!("{op}: {err}"))
         }
     }
+}
+
+fn is_server_error(status: u16) -> bool {
+    (500..600).contains(&status)
 }
 
 fn unavailable<E, R>(err: SdkError<E, R>) -> TableError

@@ -151,6 +151,31 @@ async fn an_unreachable_dynamodb_endpoint_gives_503_not_a_hang_or_a_panic() {
     assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
 }
 
+#[tokio::test]
+async fn a_dynamodb_answering_a_5xx_it_cannot_name_gives_503_not_500() {
+    // What moto answered under concurrent transactions, and what a proxy in
+    // front of DynamoDB might: a 500 whose body is an HTML page, no error
+    // code. Server-side and retryable, so 503 like throttling.
+    let dynamo = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(500)
+                .insert_header("content-type", "text/html")
+                .set_body_string("<!doctype html><title>500 Internal Server Error</title>"),
+        )
+        .mount(&dynamo)
+        .await;
+    let client = nambari_aws::client(Some(&dynamo.uri())).await;
+    let table: Arc<dyn Table> = Arc::new(nambari_aws::DynamoTable::new(client, "nambari-html-500"));
+    let rig = Rig::start_on(table, testing::settings()).await;
+    let r = rig
+        .post("/auth/check", json!({"identifier": PHONE, "deviceId": DEVICE}))
+        .await;
+    assert_opaque(&r, 503, "SERVICE_UNAVAILABLE");
+    let asked = dynamo.received_requests().await.unwrap_or_default().len();
+    assert!(asked >= 1, "DynamoDB was never asked");
+}
+
 // ---------------------------------------------------------------- retry from where the user was
 
 async fn failed_start_leaves_the_check_token_usable(store: Store) {
