@@ -23,13 +23,19 @@ pub mod moto {
     /// How long [`Moto::start`] waits for the server to answer.
     const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-    /// Runs `moto_server` and, once `stdin` reaches end of file, stops it.
-    /// `stdin` is a pipe whose only writer is the test process, so the end
-    /// of file comes when [`Moto`] is dropped *or* when the test process
-    /// exits in any way (statics are never dropped; a crash or SIGKILL also
-    /// closes the pipe). moto itself reads /dev/null, not the pipe.
+    /// moto's server application behind a lock, one request at a time
+    /// (tests/moto_serial.py says why: moto's transactions and conditional
+    /// writes are not atomic under concurrent requests, DynamoDB's are).
+    const MOTO_SERIAL: &str = include_str!("../moto_serial.py");
+
+    /// Runs [`MOTO_SERIAL`] with the Python that has moto and, once `stdin`
+    /// reaches end of file, stops it. `stdin` is a pipe whose only writer is
+    /// the test process, so the end of file comes when [`Moto`] is dropped
+    /// *or* when the test process exits in any way (statics are never
+    /// dropped; a crash or SIGKILL also closes the pipe). moto itself reads
+    /// /dev/null, not the pipe.
     const WRAPPER: &str = r#"
-moto_server -H 127.0.0.1 -p "$1" </dev/null >"$2" 2>&1 &
+python3 -c "$3" -H 127.0.0.1 -p "$1" </dev/null >"$2" 2>&1 &
 pid=$!
 cat >/dev/null
 kill "$pid" 2>/dev/null
@@ -67,6 +73,7 @@ rm -f "$2"
                 .arg("nambari-moto")
                 .arg(port.to_string())
                 .arg(&log)
+                .arg(MOTO_SERIAL)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
