@@ -57,6 +57,10 @@ enum Command {
         /// No new flow starts after this many seconds.
         #[arg(long, default_value_t = 120)]
         max_seconds: u64,
+        /// A request not answered in this many seconds fails its flow (10:
+        /// the Lambda timeout of most functions; API Gateway waits 30).
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
     },
     /// Time each binary's cold start on a Runtime API emulator; one JSON line per binary.
     Coldstart {
@@ -219,10 +223,10 @@ impl Flow<'_> {
     }
 }
 
-async fn signup(target: Target, base: String, n: usize, c: usize, max_seconds: u64) -> Value {
+async fn signup(target: Target, base: String, n: usize, c: usize, max_seconds: u64, timeout: u64) -> Value {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(c)
-        .timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(timeout))
         .build()
         .expect("HTTP client");
     let phones = Arc::new(phones(target, n));
@@ -280,6 +284,7 @@ async fn signup(target: Target, base: String, n: usize, c: usize, max_seconds: u
     json!({
         "flows": l.len() + failed,
         "concurrency": c,
+        "request_timeout_s": timeout,
         "ok": l.len(),
         "failed": failed,
         "seconds": (seconds * 100.0).round() / 100.0,
@@ -584,8 +589,9 @@ async fn main() {
             n,
             c,
             max_seconds,
+            timeout,
         } => {
-            let line = signup(target, base, n, c, max_seconds).await;
+            let line = signup(target, base, n, c, max_seconds, timeout).await;
             println!("{line}");
             if line["failed"].as_u64() != Some(0) {
                 std::process::exit(1);
