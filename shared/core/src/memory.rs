@@ -53,8 +53,7 @@ impl Items {
         if let Some(set) = self.gsi.get_mut(g) {
             set.remove(key);
             if set.is_empty() {
-                let g = g.to_owned();
-                self.gsi.remove(&g);
+                self.gsi.remove(g);
             }
         }
     }
@@ -305,10 +304,10 @@ impl Table for MemoryTable {
         } else {
             (PK, SK)
         };
+        // `partition` holds exactly the items whose partition key is q.pk.
         let mut items: Vec<&Item> = map
             .partition(&q.pk, q.index == Some(GSI1))
             .into_iter()
-            .filter(|i| i.get(pk_attr).and_then(Value::as_str) == Some(q.pk.as_str()))
             .filter(|i| {
                 let sk = i.get(sk_attr).and_then(Value::as_str);
                 match &q.sk_prefix {
