@@ -83,8 +83,6 @@ pub struct FaultyTable {
     calls: AtomicU64,
     injected: AtomicU64,
     committed: Mutex<Vec<(Op, Key)>>,
-    serial: std::sync::atomic::AtomicBool,
-    write_lock: tokio::sync::Mutex<()>,
 }
 
 impl FaultyTable {
@@ -95,26 +93,6 @@ impl FaultyTable {
             calls: AtomicU64::new(0),
             injected: AtomicU64::new(0),
             committed: Mutex::new(Vec::new()),
-            serial: std::sync::atomic::AtomicBool::new(false),
-            write_lock: tokio::sync::Mutex::new(()),
-        }
-    }
-
-    /// With `true`, writes (single writes and transactions) reach the inner
-    /// table one at a time; reads stay concurrent. For races on moto: its
-    /// `TransactWriteItems` applies writes one by one and rolls back by
-    /// restoring a snapshot of the whole table taken when it began, which
-    /// erases writes other requests committed meanwhile. DynamoDB's
-    /// transactions are serializable; this restores that for moto.
-    pub fn serialize_writes(&self, on: bool) {
-        self.serial.store(on, Ordering::Relaxed);
-    }
-
-    async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        if self.serial.load(Ordering::Relaxed) {
-            Some(self.write_lock.lock().await)
-        } else {
-            None
         }
     }
 
@@ -273,7 +251,6 @@ impl Table for FaultyTable {
             op: Op::Put,
             keys: key.iter().cloned().collect(),
         };
-        let _serial = self.write_guard().await;
         let r = self.run(call, 1, self.inner.put(item, cond)).await;
         if r.is_ok() {
             self.record(key.map(|k| (Op::Put, k)));
@@ -286,7 +263,6 @@ impl Table for FaultyTable {
             op: Op::Update,
             keys: vec![key.clone()],
         };
-        let _serial = self.write_guard().await;
         let r = self.run(call, 1, self.inner.update(key, ops, cond)).await;
         if r.is_ok() {
             self.record([(Op::Update, key.clone())]);
@@ -299,7 +275,6 @@ impl Table for FaultyTable {
             op: Op::Delete,
             keys: vec![key.clone()],
         };
-        let _serial = self.write_guard().await;
         let r = self.run(call, 1, self.inner.delete(key, cond)).await;
         if r.is_ok() {
             self.record([(Op::Delete, key.clone())]);
@@ -317,7 +292,6 @@ impl Table for FaultyTable {
             keys: keyed.iter().map(|(_, k)| k.clone()).collect(),
         };
         let n = writes.len();
-        let _serial = self.write_guard().await;
         let r = self.run(call, n, self.inner.transact(writes)).await;
         if r.is_ok() {
             self.record(keyed.into_iter().filter(|(op, _)| *op != Op::Transact));

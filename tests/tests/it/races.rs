@@ -3,11 +3,10 @@
 //! one token at once, over HTTP, on DynamoDB (moto) and on the memory store
 //! (on a multi-threaded runtime, so handlers really run in parallel). The
 //! [`FaultyTable`](nambari_tests::faults::FaultyTable) under the app injects
-//! nothing here; it logs the writes that committed and, on moto, makes
-//! transactions serializable as DynamoDB's are (moto's are not: see
-//! [`FaultyTable::serialize_writes`](nambari_tests::faults::FaultyTable::serialize_writes)).
-//! Every read, and every step between a handler's reads and its writes,
-//! still races.
+//! nothing here; it logs the writes that committed. moto answers one request
+//! at a time (tests/moto_serial.py), which makes each conditional write and
+//! transaction atomic as DynamoDB's are; every request, and every step
+//! between a handler's reads and its writes, still races.
 
 use std::collections::BTreeMap;
 
@@ -21,11 +20,9 @@ const PHONE: &str = "+255745051250";
 const TEST_PHONE: &str = "+15555550100";
 const DEVICE: &str = "dev-1";
 
-/// A rig on `store`; on moto, writes reach the table one at a time.
+/// A rig on `store`.
 async fn rig_on(store: Store, settings: nambari_core::config::Settings) -> Rig {
-    let rig = Rig::start_with(store, settings).await;
-    rig.table.serialize_writes(store == Store::Dynamo);
-    rig
+    Rig::start_with(store, settings).await
 }
 
 async fn rig(store: Store) -> Rig {
@@ -434,14 +431,12 @@ async fn fifty_step_up_consumes(store: Store) {
             Store::Memory => std::sync::Arc::new(nambari_core::memory::MemoryTable::new()),
             Store::Dynamo => std::sync::Arc::new(nambari_tests::moto::fresh_table(nambari_tests::moto::shared()).await),
         };
-        let rig = Rig::start_on_app(inner, settings, |app| {
+        Rig::start_on_app(inner, settings, |app| {
             app.api_key_pepper = Some(std::sync::Arc::new(nambari_core::secrets::Live::new(
                 nambari_core::otp::Pepper::new(vec![7; 32]).unwrap(),
             )));
         })
-        .await;
-        rig.table.serialize_writes(store == Store::Dynamo);
-        rig
+        .await
     };
     let user = rig.sign_up(PHONE, DEVICE).await;
     let r = rig
