@@ -208,9 +208,9 @@ where
             if code == "ConditionalCheckFailedException" {
                 return TableError::ConditionFailed;
             }
-            let status = ctx.raw().status().as_u16();
-            if TRANSIENT_CODES.contains(&code.as_str()) || is_server_error(status) {
-                tracing::warn!(op, code, status, "DynamoDB throttled or unavailable");
+            let status = ctx.raw().status();
+            if TRANSIENT_CODES.contains(&code.as_str()) || status.is_server_error() {
+                tracing::warn!(op, code, status = status.as_u16(), "DynamoDB throttled or unavailable");
                 return unavailable(err);
             }
             let message = ctx.err().message().unwrap_or("").to_owned();
@@ -226,10 +226,6 @@ where
             TableError::Internal(format!("{op}: {err}"))
         }
     }
-}
-
-fn is_server_error(status: u16) -> bool {
-    (500..600).contains(&status)
 }
 
 fn unavailable<E, R>(err: SdkError<E, R>) -> TableError
