@@ -20,13 +20,8 @@ const PHONE: &str = "+255745051250";
 const TEST_PHONE: &str = "+15555550100";
 const DEVICE: &str = "dev-1";
 
-/// A rig on `store`.
-async fn rig_on(store: Store, settings: nambari_core::config::Settings) -> Rig {
-    Rig::start_with(store, settings).await
-}
-
 async fn rig(store: Store) -> Rig {
-    rig_on(store, nambari_core::testing::settings()).await
+    Rig::start_with(store, nambari_core::testing::settings()).await
 }
 
 /// `n` POSTs of `body` to `path`, all at once.
@@ -190,7 +185,7 @@ async fn twenty_sign_ups(store: Store) {
     // minute would (rightly) be rate limited.
     let mut settings = nambari_core::testing::settings();
     settings.limits.enabled = false;
-    let rig = rig_on(store, settings).await;
+    let rig = Rig::start_with(store, settings).await;
     let flows = (0..20).map(|i| {
         let rig = &rig;
         async move {
@@ -364,7 +359,7 @@ async fn race_authed(rig: &Rig, n: usize, method: &str, path: &str, body: Value,
 async fn fifty_resets(store: Store) {
     let mut settings = nambari_core::testing::settings();
     settings.limits.enabled = false;
-    let rig = rig_on(store, settings).await;
+    let rig = Rig::start_with(store, settings).await;
     let user = rig.sign_up(PHONE, DEVICE).await;
     let r = rig
         .call(
@@ -425,19 +420,12 @@ async fn fifty_concurrent_resets_with_one_reset_token_succeed_once_on_dynamodb()
 }
 
 async fn fifty_step_up_consumes(store: Store) {
-    let rig = {
-        let settings = nambari_core::testing::settings();
-        let inner: std::sync::Arc<dyn nambari_core::table::Table> = match store {
-            Store::Memory => std::sync::Arc::new(nambari_core::memory::MemoryTable::new()),
-            Store::Dynamo => std::sync::Arc::new(nambari_tests::moto::fresh_table(nambari_tests::moto::shared()).await),
-        };
-        Rig::start_on_app(inner, settings, |app| {
-            app.api_key_pepper = Some(std::sync::Arc::new(nambari_core::secrets::Live::new(
-                nambari_core::otp::Pepper::new(vec![7; 32]).unwrap(),
-            )));
-        })
-        .await
-    };
+    let rig = Rig::start_with_app(store, nambari_core::testing::settings(), |app| {
+        app.api_key_pepper = Some(std::sync::Arc::new(nambari_core::secrets::Live::new(
+            nambari_core::otp::Pepper::new(vec![7; 32]).unwrap(),
+        )));
+    })
+    .await;
     let user = rig.sign_up(PHONE, DEVICE).await;
     let r = rig
         .call(
@@ -481,7 +469,7 @@ async fn fifty_concurrent_consumes_of_one_step_up_token_succeed_once_on_dynamodb
 async fn username_claims(store: Store) {
     let mut settings = nambari_core::testing::settings();
     settings.limits.enabled = false;
-    let rig = rig_on(store, settings).await;
+    let rig = Rig::start_with(store, settings).await;
     let mut tokens = Vec::new();
     for i in 0..10 {
         let phone = format!("+2557450512{i:02}");
