@@ -44,6 +44,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = nambari_core::ids::DeviceId::parse(v.unwrap_or(""));
         let _ = nambari_core::otp::OtpCode::parse(v.unwrap_or(""), 6, f);
         let _ = nambari_core::tokens::RefreshToken::parse(v.unwrap_or(""));
+        let _ = nambari_core::tokens::DeviceToken::parse(v.unwrap_or(""));
         let _ = nambari_core::oauth::Provider::parse(v.unwrap_or(""), f);
         let _ = nambari_core::repo::Platform::parse(v.unwrap_or(""));
         let _ = nambari_core::integrator::parse_time(v.unwrap_or(""), f);

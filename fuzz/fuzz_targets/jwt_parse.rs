@@ -25,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
         TokenKind::Reset,
         TokenKind::DeviceVerification,
         TokenKind::StepUp,
+        TokenKind::PinRecovery,
     ] {
         assert!(ring().verify::<serde_json::Value>(kind, s, 1_775_212_245).is_err());
     }

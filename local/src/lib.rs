@@ -22,6 +22,19 @@ use nambari_core::{App, Error};
 use nambari_http::{Response, error_response};
 use tokio::net::TcpListener;
 
+/// Local mode's default for a setting the environment does not set:
+/// sandbox on, codes printed on the terminal, and invites on with a
+/// development claim link on local mode's own port (local mode turns every
+/// feature on that needs nothing outside the machine).
+pub fn local_default(setting: &str, port: u16) -> Option<String> {
+    match setting {
+        "SANDBOX" => Some("true".into()),
+        "SENDERS" => Some("console".into()),
+        "INVITE_URL_TEMPLATE" => Some(format!("http://127.0.0.1:{port}/claim/{{invite_id}}")),
+        _ => None,
+    }
+}
+
 type HandlerFuture = Pin<Box<dyn Future<Output = Response> + Send>>;
 type Handler = fn(Arc<App>, lambda_http::Request) -> HandlerFuture;
 
@@ -64,8 +77,11 @@ pub fn routes() -> Vec<Route> {
         route!(auth_login_oauth, "auth-login-oauth"),
         route!(account_oauth_link, "account-oauth-link"),
         route!(account_oauth_unlink, "account-oauth-unlink"),
+        route!(account_oauth_nonce, "account-oauth-nonce"),
         route!(account_password, "account-password"),
         route!(account_pin, "account-pin"),
+        route!(account_pin_recovery_start, "account-pin-recovery-start"),
+        route!(account_pin_recovery_verify, "account-pin-recovery-verify"),
         route!(auth_step_up, "auth-step-up"),
         route!(account_me, "account-me"),
         route!(account_username, "account-username"),

@@ -35,7 +35,8 @@ OPTIONS:
   -h, --help                this text
 
 Every setting of the README (TEST_PHONE_NUMBERS, OTP_TTL_SECONDS, …) is read
-from the environment; SANDBOX defaults to true here. Real senders need
+from the environment; SANDBOX defaults to true here, and INVITE_URL_TEMPLATE to
+http://127.0.0.1:PORT/claim/{invite_id} (invites on, with a development link). Real senders need
 WEBOTP_DOMAIN and SES_FROM_ADDRESS, and for WhatsApp WHATSAPP_PHONE_NUMBER_ID
 and WHATSAPP_TOKEN (the token itself). A new integrator API key is printed at
 start; API_KEY_PEPPER (hex) sets the pepper keys are hashed with (default: a
@@ -128,11 +129,9 @@ async fn start() -> Result<(), String> {
         _ => None,
     };
     let lookup = |k: &str| {
-        flag(k).or_else(|| std::env::var(k).ok()).or_else(|| match k {
-            "SANDBOX" => Some("true".into()),
-            "SENDERS" => Some("console".into()),
-            _ => None,
-        })
+        flag(k)
+            .or_else(|| std::env::var(k).ok())
+            .or_else(|| nambari_local::local_default(k, args.port))
     };
     let mut settings = nambari_core::config::Settings::from_lookup(lookup).map_err(|e| format!("{e:?}"))?;
     settings.table_name = args.table.clone();

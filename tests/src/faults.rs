@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use nambari_core::channel::Pipe;
-use nambari_core::sender::{InviteMessage, OtpMessage, SendError, Sender};
+use nambari_core::sender::{InviteMessage, NoticeMessage, OtpMessage, SendError, Sender};
 use nambari_core::table::{Cond, Item, Key, Page, Query, Table, TableError, TableResult, Update, Write};
 
 /// Text carried by every injected store error. It must reach the log (the
@@ -346,39 +346,41 @@ impl FaultySender {
     }
 }
 
-#[async_trait]
-impl Sender for FaultySender {
-    async fn send(&self, msg: &OtpMessage) -> Result<(), SendError> {
+impl FaultySender {
+    /// Counts the attempt, then fails it when `pipe` is set to fail (after
+    /// its delay) or passes it on with `deliver`.
+    async fn attempt<F>(&self, pipe: Pipe, deliver: F) -> Result<(), SendError>
+    where
+        F: std::future::Future<Output = Result<(), SendError>>,
+    {
         self.attempts.fetch_add(1, Ordering::Relaxed);
-        let delay = self.failing.lock().unwrap().get(&msg.pipe).copied();
+        let delay = self.failing.lock().unwrap().get(&pipe).copied();
         match delay {
-            None => self.inner.send(msg).await,
+            None => deliver.await,
             Some(d) => {
                 if !d.is_zero() {
                     tokio::time::sleep(d).await;
                 }
                 Err(SendError {
-                    pipe: msg.pipe,
+                    pipe,
                     reason: "injected: provider unavailable".into(),
                 })
             }
         }
     }
+}
+
+#[async_trait]
+impl Sender for FaultySender {
+    async fn send(&self, msg: &OtpMessage) -> Result<(), SendError> {
+        self.attempt(msg.pipe, self.inner.send(msg)).await
+    }
 
     async fn send_invite(&self, msg: &InviteMessage) -> Result<(), SendError> {
-        self.attempts.fetch_add(1, Ordering::Relaxed);
-        let delay = self.failing.lock().unwrap().get(&msg.pipe).copied();
-        match delay {
-            None => self.inner.send_invite(msg).await,
-            Some(d) => {
-                if !d.is_zero() {
-                    tokio::time::sleep(d).await;
-                }
-                Err(SendError {
-                    pipe: msg.pipe,
-                    reason: "injected: provider unavailable".into(),
-                })
-            }
-        }
+        self.attempt(msg.pipe, self.inner.send_invite(msg)).await
+    }
+
+    async fn send_notice(&self, msg: &NoticeMessage) -> Result<(), SendError> {
+        self.attempt(msg.pipe, self.inner.send_notice(msg)).await
     }
 }

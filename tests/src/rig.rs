@@ -187,6 +187,23 @@ impl Rig {
         .reply()
     }
 
+    /// `POST /api/v1{path}` with a JSON body, from the client address `ip`
+    /// (a 127.0.0.0/8 address: local mode sees it as the caller's
+    /// `sourceIp`, as API Gateway would pass a real client's).
+    pub async fn post_from(&self, ip: &str, path: &str, body: Value) -> Reply {
+        raw_request_from(
+            self.addr,
+            Some(ip),
+            "POST",
+            &format!("/api/v1{path}"),
+            body.to_string().into_bytes(),
+            Some("application/json"),
+            &[],
+        )
+        .await
+        .reply()
+    }
+
     /// Any request: raw body bytes, an optional `Content-Type`, extra headers.
     pub async fn raw(
         &self,
@@ -206,6 +223,8 @@ pub struct SignedUp {
     pub user_id: String,
     pub access_token: String,
     pub refresh_token: String,
+    /// The proof that the sign-up's device is known (`deviceToken`).
+    pub device_token: String,
 }
 
 impl Rig {
@@ -263,6 +282,7 @@ impl Rig {
             user_id: jwt_claims(&access_token)["sub"].as_str().unwrap_or_default().to_owned(),
             access_token,
             refresh_token: r.data_str("refreshToken"),
+            device_token: r.data_str("deviceToken"),
         }
     }
 }
@@ -286,7 +306,29 @@ pub async fn raw_request(
     content_type: Option<&str>,
     headers: &[(&str, &str)],
 ) -> RawReply {
-    let stream = TcpStream::connect(addr).await.expect("connect to local mode");
+    raw_request_from(addr, None, method, path, body, content_type, headers).await
+}
+
+/// [`raw_request`] from the local address `from` (any 127.0.0.0/8 address
+/// on Linux), so that the server sees another client IP.
+pub async fn raw_request_from(
+    addr: SocketAddr,
+    from: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+    content_type: Option<&str>,
+    headers: &[(&str, &str)],
+) -> RawReply {
+    let stream = match from {
+        None => TcpStream::connect(addr).await.expect("connect to local mode"),
+        Some(ip) => {
+            let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+            let local: std::net::IpAddr = ip.parse().expect("a client IP");
+            socket.bind(SocketAddr::new(local, 0)).expect("bind the client address");
+            socket.connect(addr).await.expect("connect to local mode")
+        }
+    };
     let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
         .await
         .expect("http handshake");

@@ -9,7 +9,7 @@ use hyper::body::Bytes;
 use nambari_core::clock::FixedClock;
 use nambari_core::memory::MemoryTable;
 use nambari_core::metrics::RecordingMetrics;
-use nambari_core::sender::{InviteMessage, OtpMessage, RecordingSender, SendError, Sender};
+use nambari_core::sender::{InviteMessage, NoticeMessage, OtpMessage, RecordingSender, SendError, Sender};
 use nambari_core::table::Table;
 use nambari_core::testing::{self, TestApp};
 use nambari_core::{App, config::Settings};
@@ -64,6 +64,22 @@ impl Reply {
 
     pub fn action(&self) -> &str {
         self.body["action"].as_str().unwrap_or("")
+    }
+
+    /// The value of the `Set-Cookie` named `name`, if the reply sets it.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| {
+                c.split(';')
+                    .next()?
+                    .trim()
+                    .strip_prefix(&format!("{name}="))
+                    .map(str::to_owned)
+            })
+            .filter(|v| !v.is_empty())
     }
 }
 
@@ -181,5 +197,10 @@ impl Sender for Tee {
     async fn send_invite(&self, msg: &InviteMessage) -> Result<(), SendError> {
         self.via.send_invite(msg).await?;
         self.recorder.send_invite(msg).await
+    }
+
+    async fn send_notice(&self, msg: &NoticeMessage) -> Result<(), SendError> {
+        self.via.send_notice(msg).await?;
+        self.recorder.send_notice(msg).await
     }
 }

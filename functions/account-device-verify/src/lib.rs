@@ -6,7 +6,7 @@ use std::sync::Arc;
 use lambda_http::Request;
 use nambari_core::password;
 use nambari_core::{App, Result};
-use nambari_http::{Body, Response, respond, signed_in_data};
+use nambari_http::{Body, Response, client_ip, respond, signed_in_data};
 use serde_json::json;
 
 pub const METHOD: &str = "POST";
@@ -19,7 +19,8 @@ pub async fn handle(app: Arc<App>, req: Request) -> Response {
 async fn run(app: &App, req: &Request) -> Result<Response> {
     let body = Body::parse(req)?;
     let [token, otp] = body.strings(["deviceVerificationToken", "otp"])?;
-    let (user, tokens) = password::verify_device(app, token, otp).await?;
+    let ip = client_ip(req);
+    let (user, tokens) = password::verify_device(app, token, otp, ip.as_deref()).await?;
     Ok(signed_in_data(
         app,
         "Device verified",

@@ -2,7 +2,7 @@
 
 use nambari_core::auth::{self, AccessBody};
 use nambari_core::credentials;
-use nambari_core::password::{self, PasswordLogin, PasswordLoginInput};
+use nambari_core::password::{self, PasswordLoginInput, SignIn};
 use nambari_core::testing::{self, TestApp};
 use nambari_core::tokens::TokenKind;
 use nambari_http::testing::{call, event, failure, sign_up, success};
@@ -17,8 +17,8 @@ const DEVICE: &str = "android-uuid-abc123";
 const NEW_DEVICE: &str = "ios-uuid-def456";
 const PASSWORD: &str = "MySecurePassword123";
 
-/// A password sign-in of `phone` on `device`.
-async fn sign_in_with_password(t: &TestApp, phone: &str, device: &str) -> PasswordLogin {
+/// A password sign-in of `phone` on `device`, presenting `device_token`.
+async fn sign_in_with_password(t: &TestApp, phone: &str, device: &str, device_token: Option<&str>) -> SignIn {
     let check = auth::check(&t.app, Some(phone), Some(device), None)
         .await
         .unwrap()
@@ -33,6 +33,7 @@ async fn sign_in_with_password(t: &TestApp, phone: &str, device: &str) -> Passwo
             platform: Some("IOS"),
             locale: "en".into(),
             ip: None,
+            device_token,
         },
     )
     .await
@@ -46,8 +47,8 @@ async fn verify_device_started(t: &TestApp, phone: &str) -> (String, String, Str
     credentials::set_password(&t.app, Some(&user.access_token), Some(PASSWORD), Some(PASSWORD), None)
         .await
         .unwrap();
-    match sign_in_with_password(t, phone, NEW_DEVICE).await {
-        PasswordLogin::VerifyDevice {
+    match sign_in_with_password(t, phone, NEW_DEVICE, None).await {
+        SignIn::VerifyDevice {
             device_verification_token,
             sandbox_otp: Some(code),
             ..
@@ -79,9 +80,13 @@ async fn the_right_code_signs_the_new_device_in_once_and_makes_it_known() {
     let again = call(handle, &t, event(KRATE, "ok", &vars)).await;
     failure(&again, 403, "TOKEN_ALREADY_USED");
 
-    // The device is known now: the password alone signs it in.
-    let login = sign_in_with_password(&t, PHONE, NEW_DEVICE).await;
-    assert!(matches!(login, PasswordLogin::SignedIn { .. }), "{login:?}");
+    // The device is known now: with the deviceToken it got, the password
+    // alone signs it in; without it, it is still a stranger.
+    let device_token = data["deviceToken"].as_str().unwrap();
+    let login = sign_in_with_password(&t, PHONE, NEW_DEVICE, Some(device_token)).await;
+    assert!(matches!(login, SignIn::SignedIn { .. }), "{login:?}");
+    let login = sign_in_with_password(&t, PHONE, NEW_DEVICE, None).await;
+    assert!(matches!(login, SignIn::VerifyDevice { .. }), "{login:?}");
 }
 
 #[tokio::test]

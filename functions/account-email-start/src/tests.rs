@@ -16,17 +16,6 @@ const DEVICE: &str = "android-uuid-abc123";
 /// `ok.json`'s `Asha.Mwangi@Gmail.com`, its domain lowercased.
 const EMAIL: &str = "Asha.Mwangi@gmail.com";
 
-/// Adds `email` to the account of `access_token` through the domain flow.
-async fn verify_email(t: &TestApp, access_token: &str, email: &str) {
-    let sent = account::email_start(&t.app, Some(access_token), Some(email), "en".into(), None)
-        .await
-        .unwrap();
-    let code = sent.sandbox_otp.unwrap();
-    account::email_verify(&t.app, Some(access_token), Some(&sent.temp_token), Some(&code))
-        .await
-        .unwrap();
-}
-
 fn emails_sent(t: &TestApp) -> usize {
     t.sender.messages().iter().filter(|m| m.pipe == Pipe::Email).count()
 }
@@ -61,7 +50,9 @@ async fn a_code_is_emailed_and_a_temp_token_for_it_returned() {
 async fn an_email_another_account_has_verified_is_a_conflict_whatever_its_case() {
     let t = testing::app();
     let other = sign_up(&t, OTHER_PHONE, DEVICE).await;
-    verify_email(&t, &other.access_token, "asha.mwangi@gmail.com").await;
+    testing::verify_email(&t, &other.access_token, "asha.mwangi@gmail.com")
+        .await
+        .unwrap();
     let user = sign_up(&t, PHONE, DEVICE).await;
     let r = call(handle, &t, event(KRATE, "ok", &[("accessToken", &user.access_token)])).await;
     failure(&r, 409, "CONFLICT");
@@ -72,7 +63,7 @@ async fn an_email_another_account_has_verified_is_a_conflict_whatever_its_case()
 async fn an_email_already_verified_on_the_account_is_a_conflict() {
     let t = testing::app();
     let user = sign_up(&t, PHONE, DEVICE).await;
-    verify_email(&t, &user.access_token, EMAIL).await;
+    testing::verify_email(&t, &user.access_token, EMAIL).await.unwrap();
     let r = call(handle, &t, event(KRATE, "ok", &[("accessToken", &user.access_token)])).await;
     failure(&r, 409, "CONFLICT");
 }

@@ -3,14 +3,13 @@
 //! The idToken check is a fake here (the JWKS verifier is tested in
 //! `nambari-oauth`): it takes `good:<sub>` as the provider's subject `<sub>`.
 
-use std::sync::{Arc, Mutex};
-
-use async_trait::async_trait;
 use nambari_core::account;
 use nambari_core::auth;
-use nambari_core::oauth::{self, IdTokenClaims, IdTokenError, IdTokenVerifier, OAuthLoginInput, Provider};
-use nambari_core::testing::{self, TestApp};
-use nambari_http::testing::{call, event, failure, sign_up, success};
+use nambari_core::credentials;
+use nambari_core::oauth::{self, OAuthLoginInput, Provider};
+use nambari_core::password::SignIn;
+use nambari_core::testing::{TestApp, app_with_fake_providers, link_google};
+use nambari_http::testing::{SignedUp, call, event, failure, sign_up, success};
 use serde_json::json;
 
 use super::handle;
@@ -22,46 +21,25 @@ const DEVICE: &str = "android-uuid-abc123";
 /// The Google subject of `ok.json`'s idToken.
 const GOOGLE_SUB: &str = "108234567890123456789";
 
-/// Accepts the idToken `good:<sub>` as subject `<sub>` and refuses anything
-/// else; records the provider and nonce of every call.
-#[derive(Default)]
-struct FakeProvider {
-    calls: Mutex<Vec<(Provider, Option<String>)>>,
+async fn nonce(t: &TestApp, user: &SignedUp) -> String {
+    oauth::nonce(&t.app, Some(&user.access_token)).await.unwrap().nonce
 }
 
-#[async_trait]
-impl IdTokenVerifier for FakeProvider {
-    async fn verify(
-        &self,
-        provider: Provider,
-        id_token: &str,
-        nonce: Option<&str>,
-        _now: i64,
-    ) -> Result<IdTokenClaims, IdTokenError> {
-        self.calls.lock().unwrap().push((provider, nonce.map(str::to_owned)));
-        match id_token.strip_prefix("good:") {
-            Some(sub) if !sub.is_empty() => Ok(IdTokenClaims {
-                sub: sub.to_owned(),
-                email: None,
-            }),
-            _ => Err(IdTokenError::Invalid("not a good:<sub> token")),
-        }
-    }
-}
-
-/// The test App with [`FakeProvider`] as its idToken verifier.
-fn app() -> (TestApp, Arc<FakeProvider>) {
-    let mut t = testing::app();
-    let fake = Arc::new(FakeProvider::default());
-    Arc::get_mut(&mut t.app).expect("the only handle on the App").oauth = Some(fake.clone());
-    (t, fake)
+async fn link(t: &TestApp, fixture: &str, access_token: &str, nonce: &str) -> nambari_http::testing::Reply {
+    call(
+        handle,
+        t,
+        event(KRATE, fixture, &[("accessToken", access_token), ("nonce", nonce)]),
+    )
+    .await
 }
 
 #[tokio::test]
-async fn a_google_account_is_linked_shows_in_the_auth_methods_and_signs_in() {
-    let (t, fake) = app();
+async fn a_google_account_is_linked_with_an_issued_nonce_shows_in_the_auth_methods_and_signs_in() {
+    let (t, fake) = app_with_fake_providers();
     let user = sign_up(&t, PHONE, DEVICE).await;
-    let r = call(handle, &t, event(KRATE, "ok", &[("accessToken", &user.access_token)])).await;
+    let n = nonce(&t, &user).await;
+    let r = link(&t, "ok", &user.access_token, &n).await;
     let data = success(&r, None);
     assert_eq!(r.body["message"], "Provider linked");
     assert_eq!(
@@ -71,49 +49,100 @@ async fn a_google_account_is_linked_shows_in_the_auth_methods_and_signs_in() {
     );
     assert_eq!(
         fake.calls.lock().unwrap().last(),
-        Some(&(Provider::Google, Some("n-0S6_WzA2Mj".to_owned()))),
-        "the nonce is passed to the provider check"
+        Some(&(Provider::Google, n.clone())),
+        "the issued nonce is what the idToken must carry"
     );
     let me = account::me(&t.app, Some(&user.access_token)).await.unwrap();
     assert!(me.auth_methods.google);
+    // The nonce is spent.
+    let r = link(&t, "ok", &user.access_token, &n).await;
+    failure(&r, 403, "INVALID_TOKEN");
 
-    // The linked account now signs in.
-    let check = auth::check(&t.app, Some(PHONE), Some(DEVICE), None)
-        .await
-        .unwrap()
-        .check_token;
+    // The linked account now signs in on the known device.
+    let check = auth::check(&t.app, Some(PHONE), Some(DEVICE), None).await.unwrap();
     let id_token = format!("good:{GOOGLE_SUB}");
-    let (signed_in, _) = oauth::login(
+    let signed_in = oauth::login(
         &t.app,
         OAuthLoginInput {
-            check_token: Some(&check),
+            check_token: Some(&check.check_token),
             provider: Some("GOOGLE"),
             id_token: Some(&id_token),
-            nonce: None,
             device_id: Some(DEVICE),
+            device_token: Some(&user.device_token),
             device_name: None,
             platform: None,
+            locale: "en".into(),
+            ip: None,
         },
     )
     .await
     .unwrap();
+    let SignIn::SignedIn { user: signed_in, .. } = signed_in else {
+        panic!("a known device signs in");
+    };
     assert_eq!(signed_in.id.as_str(), user.user_id);
+    assert_eq!(
+        fake.calls.lock().unwrap().last(),
+        Some(&(Provider::Google, check.oauth_nonce)),
+        "sign-in checks the checkToken's nonce"
+    );
 
-    // Linking the same account again changes nothing.
-    let r = call(handle, &t, event(KRATE, "ok", &[("accessToken", &user.access_token)])).await;
+    // Linking the same account again, with a new nonce, changes nothing.
+    let n = nonce(&t, &user).await;
+    let r = link(&t, "ok", &user.access_token, &n).await;
     success(&r, None);
 }
 
 #[tokio::test]
-async fn a_google_account_linked_to_another_user_is_a_conflict() {
-    let (t, _) = app();
-    let owner = sign_up(&t, OTHER_PHONE, DEVICE).await;
-    let id_token = format!("good:{GOOGLE_SUB}");
-    oauth::link(&t.app, Some(&owner.access_token), Some("GOOGLE"), Some(&id_token), None)
+async fn a_nonce_issued_to_someone_else_or_never_issued_links_nothing() {
+    let (t, _) = app_with_fake_providers();
+    let user = sign_up(&t, PHONE, DEVICE).await;
+    let other = sign_up(&t, OTHER_PHONE, DEVICE).await;
+    let theirs = nonce(&t, &other).await;
+    for n in [theirs.as_str(), "never-issued"] {
+        let r = link(&t, "ok", &user.access_token, n).await;
+        failure(&r, 403, "INVALID_TOKEN");
+    }
+    let me = account::me(&t.app, Some(&user.access_token)).await.unwrap();
+    assert!(!me.auth_methods.google);
+}
+
+#[tokio::test]
+async fn past_the_fresh_sign_in_window_linking_needs_the_pin() {
+    let (t, _) = app_with_fake_providers();
+    let user = sign_up(&t, PHONE, DEVICE).await;
+    credentials::set_pin(&t.app, Some(&user.access_token), Some("1357"), None)
         .await
         .unwrap();
+    t.clock.advance(601);
+    let n = nonce(&t, &user).await;
+    let r = link(&t, "ok", &user.access_token, &n).await;
+    failure(&r, 403, "FACTOR_REQUIRED");
+    let id_token = format!("good:{GOOGLE_SUB}");
+    for (pin, code) in [("9999", "INVALID_CREDENTIALS"), ("1357", "")] {
+        let linked = oauth::link(
+            &t.app,
+            Some(&user.access_token),
+            oauth::LinkInput {
+                provider: Some("GOOGLE"),
+                id_token: Some(&id_token),
+                nonce: Some(&n),
+                pin: Some(pin),
+            },
+        )
+        .await;
+        assert_eq!(linked.err().map(|e| e.code()).unwrap_or(""), code, "PIN {pin}");
+    }
+}
+
+#[tokio::test]
+async fn a_google_account_linked_to_another_user_is_a_conflict() {
+    let (t, _) = app_with_fake_providers();
+    let owner = sign_up(&t, OTHER_PHONE, DEVICE).await;
+    link_google(&t.app, &owner.access_token, GOOGLE_SUB).await.unwrap();
     let user = sign_up(&t, PHONE, DEVICE).await;
-    let r = call(handle, &t, event(KRATE, "ok", &[("accessToken", &user.access_token)])).await;
+    let n = nonce(&t, &user).await;
+    let r = link(&t, "ok", &user.access_token, &n).await;
     failure(&r, 409, "CONFLICT");
     assert_eq!(
         r.body["message"],
@@ -125,30 +154,18 @@ async fn a_google_account_linked_to_another_user_is_a_conflict() {
 
 #[tokio::test]
 async fn an_id_token_the_provider_refuses_links_nothing() {
-    let (t, _) = app();
+    let (t, _) = app_with_fake_providers();
     let user = sign_up(&t, PHONE, DEVICE).await;
-    let r = call(
-        handle,
-        &t,
-        event(KRATE, "bad-id-token", &[("accessToken", &user.access_token)]),
-    )
-    .await;
+    let n = nonce(&t, &user).await;
+    let r = link(&t, "bad-id-token", &user.access_token, &n).await;
     failure(&r, 403, "INVALID_TOKEN");
     let me = account::me(&t.app, Some(&user.access_token)).await.unwrap();
     assert!(!me.auth_methods.google);
 }
 
 #[tokio::test]
-async fn without_an_access_token_nothing_is_linked() {
-    let (t, fake) = app();
-    let r = call(handle, &t, event(KRATE, "no-token", &[])).await;
-    failure(&r, 401, "UNAUTHORIZED");
-    assert!(fake.calls.lock().unwrap().is_empty(), "the idToken is not even checked");
-}
-
-#[tokio::test]
-async fn a_body_without_fields_names_each_one() {
-    let (t, _) = app();
+async fn a_body_without_fields_names_each_and_no_token_is_unauthorized() {
+    let (t, fake) = app_with_fake_providers();
     let user = sign_up(&t, PHONE, DEVICE).await;
     let r = call(
         handle,
@@ -156,5 +173,8 @@ async fn a_body_without_fields_names_each_one() {
         event(KRATE, "missing-fields", &[("accessToken", &user.access_token)]),
     )
     .await;
-    assert_eq!(failure(&r, 422, "VALIDATION_ERROR"), ["idToken", "provider"]);
+    assert_eq!(failure(&r, 422, "VALIDATION_ERROR"), ["idToken", "nonce", "provider"]);
+    let r = call(handle, &t, event(KRATE, "no-token", &[])).await;
+    failure(&r, 401, "UNAUTHORIZED");
+    assert!(fake.calls.lock().unwrap().is_empty(), "the idToken is not even checked");
 }

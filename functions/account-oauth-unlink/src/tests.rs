@@ -1,13 +1,10 @@
 //! `handle` driven by the API Gateway v2 events in `events/account-oauth-unlink/`.
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
 use nambari_core::auth;
 use nambari_core::ids::UserId;
-use nambari_core::oauth::{self, IdTokenClaims, IdTokenError, IdTokenVerifier, OAuthLoginInput, Provider};
+use nambari_core::oauth::{self, OAuthLoginInput};
 use nambari_core::repo::{User, user_key};
-use nambari_core::testing::{self, TestApp};
+use nambari_core::testing::{TestApp, app_with_fake_providers, link_google};
 use nambari_http::testing::{SignedUp, call, event, failure, sign_up, success};
 use serde_json::json;
 
@@ -19,45 +16,10 @@ const OTHER_PHONE: &str = "+255745051251";
 const DEVICE: &str = "android-uuid-abc123";
 const GOOGLE_SUB: &str = "108234567890123456789";
 
-/// Accepts the idToken `good:<sub>` as subject `<sub>` (the JWKS verifier
-/// is tested in `nambari-oauth`).
-struct FakeProvider;
-
-#[async_trait]
-impl IdTokenVerifier for FakeProvider {
-    async fn verify(
-        &self,
-        _provider: Provider,
-        id_token: &str,
-        _nonce: Option<&str>,
-        _now: i64,
-    ) -> Result<IdTokenClaims, IdTokenError> {
-        match id_token.strip_prefix("good:") {
-            Some(sub) if !sub.is_empty() => Ok(IdTokenClaims {
-                sub: sub.to_owned(),
-                email: None,
-            }),
-            _ => Err(IdTokenError::Invalid("not a good:<sub> token")),
-        }
-    }
-}
-
-/// The test App with [`FakeProvider`] as its idToken verifier.
-fn app() -> TestApp {
-    let mut t = testing::app();
-    Arc::get_mut(&mut t.app).expect("the only handle on the App").oauth = Some(Arc::new(FakeProvider));
-    t
-}
-
-async fn link_google(t: &TestApp, access_token: &str) -> nambari_core::Result<oauth::Linked> {
-    let id_token = format!("good:{GOOGLE_SUB}");
-    oauth::link(&t.app, Some(access_token), Some("GOOGLE"), Some(&id_token), None).await
-}
-
 /// A signed-up user on `phone` with Google ([`GOOGLE_SUB`]) linked.
 async fn user_with_google(t: &TestApp, phone: &str) -> SignedUp {
     let user = sign_up(t, phone, DEVICE).await;
-    link_google(t, &user.access_token).await.unwrap();
+    link_google(&t.app, &user.access_token, GOOGLE_SUB).await.unwrap();
     user
 }
 
@@ -68,7 +30,7 @@ async fn stored_user(t: &TestApp, id: &str) -> User {
 
 #[tokio::test]
 async fn a_linked_google_account_is_unlinked_and_can_no_longer_sign_in() {
-    let t = app();
+    let (t, _) = app_with_fake_providers();
     let user = user_with_google(&t, PHONE).await;
     let r = call(handle, &t, event(KRATE, "ok", &[("accessToken", &user.access_token)])).await;
     let data = success(&r, None);
@@ -83,7 +45,7 @@ async fn a_linked_google_account_is_unlinked_and_can_no_longer_sign_in() {
     assert_eq!(stored.google_sub, None);
     // The subject is free for another account now.
     let other = sign_up(&t, OTHER_PHONE, DEVICE).await;
-    assert!(link_google(&t, &other.access_token).await.is_ok());
+    assert!(link_google(&t.app, &other.access_token, GOOGLE_SUB).await.is_ok());
 
     let check = auth::check(&t.app, Some(PHONE), Some(DEVICE), None)
         .await
@@ -96,10 +58,12 @@ async fn a_linked_google_account_is_unlinked_and_can_no_longer_sign_in() {
             check_token: Some(&check),
             provider: Some("GOOGLE"),
             id_token: Some(&id_token),
-            nonce: None,
             device_id: Some(DEVICE),
+            device_token: Some(&user.device_token),
             device_name: None,
             platform: None,
+            locale: "en".into(),
+            ip: None,
         },
     )
     .await;
@@ -111,7 +75,7 @@ async fn a_linked_google_account_is_unlinked_and_can_no_longer_sign_in() {
 
 #[tokio::test]
 async fn a_provider_that_is_not_linked_cannot_be_unlinked() {
-    let t = app();
+    let (t, _) = app_with_fake_providers();
     let user = user_with_google(&t, PHONE).await;
     let r = call(
         handle,
@@ -125,7 +89,7 @@ async fn a_provider_that_is_not_linked_cannot_be_unlinked() {
 
 #[tokio::test]
 async fn an_unknown_provider_is_a_422_naming_it() {
-    let t = app();
+    let (t, _) = app_with_fake_providers();
     let user = user_with_google(&t, PHONE).await;
     let r = call(
         handle,
@@ -138,7 +102,7 @@ async fn an_unknown_provider_is_a_422_naming_it() {
 
 #[tokio::test]
 async fn without_an_access_token_nothing_is_unlinked() {
-    let t = app();
+    let (t, _) = app_with_fake_providers();
     let user = user_with_google(&t, PHONE).await;
     let r = call(handle, &t, event(KRATE, "no-token", &[])).await;
     failure(&r, 401, "UNAUTHORIZED");

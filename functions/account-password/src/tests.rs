@@ -3,7 +3,7 @@
 use nambari_core::account;
 use nambari_core::auth;
 use nambari_core::credentials;
-use nambari_core::password::{self, PasswordLogin, PasswordLoginInput};
+use nambari_core::password::{self, PasswordLoginInput, SignIn};
 use nambari_core::testing::{self, TestApp};
 use nambari_core::{Error, Result};
 use nambari_http::testing::{call, event, failure, sign_up, success};
@@ -19,7 +19,7 @@ const PASSWORD: &str = "MySecurePassword123";
 /// The new password of `change.json` and `wrong-current.json`.
 const NEW_PASSWORD: &str = "MyNewSecurePassword456";
 
-async fn login(t: &TestApp, password: &str) -> Result<PasswordLogin> {
+async fn login(t: &TestApp, password: &str) -> Result<SignIn> {
     let check = auth::check(&t.app, Some(PHONE), Some(DEVICE), None)
         .await
         .unwrap()
@@ -34,21 +34,24 @@ async fn login(t: &TestApp, password: &str) -> Result<PasswordLogin> {
             platform: None,
             locale: "en".into(),
             ip: None,
+            device_token: None,
         },
     )
     .await
 }
 
-fn signs_in(r: &Result<PasswordLogin>) -> bool {
-    matches!(r, Ok(PasswordLogin::SignedIn { .. }))
+/// The password was right: signed in, or (the helper presents no
+/// deviceToken) asked to verify the device.
+fn signs_in(r: &Result<SignIn>) -> bool {
+    matches!(r, Ok(SignIn::SignedIn { .. } | SignIn::VerifyDevice { .. }))
 }
 
-fn refused_as(r: Result<PasswordLogin>) -> &'static str {
+fn refused_as(r: Result<SignIn>) -> &'static str {
     r.map(|_| ()).err().map(|e: Error| e.code()).unwrap_or("signed in")
 }
 
 #[tokio::test]
-async fn a_first_password_is_set_with_the_session_alone_and_then_signs_in() {
+async fn a_first_password_is_set_after_a_fresh_code_and_then_signs_in() {
     let t = testing::app();
     let user = sign_up(&t, PHONE, DEVICE).await;
     let r = call(handle, &t, event(KRATE, "ok", &[("accessToken", &user.access_token)])).await;
@@ -61,6 +64,16 @@ async fn a_first_password_is_set_with_the_session_alone_and_then_signs_in() {
     assert!(signs_in(&login(&t, PASSWORD).await));
     let me = account::me(&t.app, Some(&user.access_token)).await.unwrap();
     assert!(me.auth_methods.password);
+}
+
+#[tokio::test]
+async fn a_first_password_past_the_fresh_sign_in_window_needs_a_new_code() {
+    let t = testing::app();
+    let user = sign_up(&t, PHONE, DEVICE).await;
+    t.clock.advance(601);
+    let r = call(handle, &t, event(KRATE, "ok", &[("accessToken", &user.access_token)])).await;
+    failure(&r, 403, "FACTOR_REQUIRED");
+    assert_eq!(refused_as(login(&t, PASSWORD).await), "PASSWORD_NOT_SET");
 }
 
 #[tokio::test]
@@ -86,17 +99,17 @@ async fn changing_it_after_the_fresh_sign_in_window_needs_the_current_password()
 }
 
 #[tokio::test]
-async fn within_ten_minutes_of_a_code_sign_in_it_changes_without_the_current_one() {
+async fn a_fresh_code_does_not_stand_in_for_the_current_password() {
     let t = testing::app();
     let user = sign_up(&t, PHONE, DEVICE).await;
     credentials::set_password(&t.app, Some(&user.access_token), Some(NEW_PASSWORD), None, None)
         .await
         .unwrap();
-    t.clock.advance(600);
+    // Still within FRESH_AUTH_SECONDS of the sign-up's code.
     let r = call(handle, &t, event(KRATE, "ok", &[("accessToken", &user.access_token)])).await;
-    success(&r, None);
-    assert!(signs_in(&login(&t, PASSWORD).await));
-    assert_eq!(refused_as(login(&t, NEW_PASSWORD).await), "INVALID_CREDENTIALS");
+    assert_eq!(failure(&r, 422, "VALIDATION_ERROR"), ["currentPassword"]);
+    assert!(signs_in(&login(&t, NEW_PASSWORD).await), "unchanged");
+    assert_eq!(refused_as(login(&t, PASSWORD).await), "INVALID_CREDENTIALS");
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ async fn step_up(t: &TestApp, access_token: &str, pin: &str) -> &'static str {
 }
 
 #[tokio::test]
-async fn a_first_pin_is_set_with_the_session_alone_and_allows_a_step_up() {
+async fn a_first_pin_is_set_after_a_fresh_code_and_allows_a_step_up() {
     let t = testing::app();
     let user = sign_up(&t, PHONE, DEVICE).await;
     let r = call(handle, &t, event(KRATE, "ok", &[("accessToken", &user.access_token)])).await;
@@ -55,7 +55,30 @@ async fn a_pin_that_is_easy_to_guess_is_a_422_naming_it() {
 }
 
 #[tokio::test]
-async fn changing_it_after_the_fresh_sign_in_window_needs_the_current_pin() {
+async fn a_first_pin_past_the_fresh_sign_in_window_needs_a_new_code() {
+    let t = testing::app();
+    let user = sign_up(&t, PHONE, DEVICE).await;
+    t.clock.advance(601);
+    let r = call(handle, &t, event(KRATE, "ok", &[("accessToken", &user.access_token)])).await;
+    failure(&r, 403, "FACTOR_REQUIRED");
+    assert_eq!(step_up(&t, &user.access_token, PIN).await, "PIN_NOT_SET");
+}
+
+#[tokio::test]
+async fn a_fresh_code_does_not_stand_in_for_the_current_pin() {
+    let t = testing::app();
+    let user = sign_up(&t, PHONE, DEVICE).await;
+    credentials::set_pin(&t.app, Some(&user.access_token), Some(NEW_PIN), None)
+        .await
+        .unwrap();
+    // Still within FRESH_AUTH_SECONDS of the sign-up's code.
+    let r = call(handle, &t, event(KRATE, "ok", &[("accessToken", &user.access_token)])).await;
+    assert_eq!(failure(&r, 422, "VALIDATION_ERROR"), ["currentPin"]);
+    assert_eq!(step_up(&t, &user.access_token, NEW_PIN).await, "ok", "unchanged");
+}
+
+#[tokio::test]
+async fn changing_it_needs_the_current_pin() {
     let t = testing::app();
     let user = sign_up(&t, PHONE, DEVICE).await;
     credentials::set_pin(&t.app, Some(&user.access_token), Some(PIN), None)

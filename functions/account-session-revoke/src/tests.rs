@@ -50,6 +50,7 @@ async fn sign_in_on(t: &TestApp, phone: &str, device: &str) -> Tokens {
             otp: sent.sandbox_otp.as_deref(),
             device_name: Some("Asha's iPhone"),
             platform: Some("IOS"),
+            ip: None,
         },
     )
     .await

@@ -39,6 +39,7 @@ async fn sign_in_on(t: &TestApp, phone: &str, device: &str, name: &str, platform
             otp: sent.sandbox_otp.as_deref(),
             device_name: Some(name),
             platform: Some(platform),
+            ip: None,
         },
     )
     .await

@@ -29,6 +29,9 @@ struct CheckData {
     primary_complete: bool,
     masked_phone: Option<String>,
     auth_methods: Option<AuthMethods>,
+    /// The nonce a Google or Apple idToken must carry to sign in with this
+    /// checkToken.
+    oauth_nonce: String,
 }
 
 pub async fn handle(app: Arc<App>, req: Request) -> Response {
@@ -56,6 +59,7 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
             google: u.google,
             apple: u.apple,
         }),
+        oauth_nonce: out.oauth_nonce,
     };
     Ok(ok(app, message, Some(action), data))
 }

@@ -142,6 +142,7 @@ async fn a_phone_registered_through_verify_otp_continues_onboarding() {
             otp: Some("123456"),
             device_name: None,
             platform: None,
+            ip: None,
         },
     )
     .await

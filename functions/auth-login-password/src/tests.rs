@@ -39,9 +39,16 @@ async fn the_right_password_on_a_known_device_signs_in_and_uses_up_the_check_tok
     let t = testing::app();
     let user = user_with_password(&t).await;
     let check = check_token(&t, PHONE, DEVICE).await;
-    let r = call(handle, &t, event(KRATE, "ok", &[("checkToken", &check)])).await;
+    let vars = [
+        ("checkToken", check.as_str()),
+        ("deviceToken", user.device_token.as_str()),
+    ];
+    let r = call(handle, &t, event(KRATE, "ok", &vars)).await;
     let data = success(&r, None);
     assert_eq!(r.body["message"], "Login successful");
+    let next = data["deviceToken"].as_str().unwrap();
+    assert_eq!(next.len(), 43);
+    assert_ne!(next, user.device_token, "the deviceToken rotates");
     assert_eq!(r.body["action_time"], "2026-04-03T10:30:45");
     assert_eq!(data["requiresDeviceVerification"], false);
     assert_eq!(data["deviceVerificationToken"], Value::Null);
@@ -59,7 +66,7 @@ async fn the_right_password_on_a_known_device_signs_in_and_uses_up_the_check_tok
     assert_eq!(claims.body.phone, PHONE);
     assert_eq!(claims.body.amr, ["pwd"]);
 
-    let again = call(handle, &t, event(KRATE, "ok", &[("checkToken", &check)])).await;
+    let again = call(handle, &t, event(KRATE, "ok", &vars)).await;
     failure(&again, 403, "TOKEN_ALREADY_USED");
 }
 
@@ -99,7 +106,9 @@ async fn the_right_password_on_an_unknown_device_sends_a_code_to_verify_the_devi
     );
 
     // The token and the code complete the sign-in on the new device.
-    let (_, tokens) = password::verify_device(&t.app, Some(token), Some(code)).await.unwrap();
+    let (_, tokens) = password::verify_device(&t.app, Some(token), Some(code), None)
+        .await
+        .unwrap();
     assert_eq!(tokens.session.device_id, NEW_DEVICE);
 }
 
@@ -119,7 +128,12 @@ async fn a_wrong_password_is_refused_and_counted_until_the_account_locks() {
     assert_eq!(r.headers["retry-after"], "900");
 
     // Locked: even the right password is refused now.
-    let r = call(handle, &t, event(KRATE, "ok", &[("checkToken", &check)])).await;
+    let r = call(
+        handle,
+        &t,
+        event(KRATE, "ok", &[("checkToken", &check), ("deviceToken", "none")]),
+    )
+    .await;
     failure(&r, 403, "ACCOUNT_LOCKED");
 }
 
@@ -128,11 +142,21 @@ async fn an_account_without_a_password_is_told_so_and_an_unknown_phone_gets_inva
     let t = testing::app();
     sign_up(&t, PHONE, DEVICE).await;
     let check = check_token(&t, PHONE, DEVICE).await;
-    let r = call(handle, &t, event(KRATE, "ok", &[("checkToken", &check)])).await;
+    let r = call(
+        handle,
+        &t,
+        event(KRATE, "ok", &[("checkToken", &check), ("deviceToken", "none")]),
+    )
+    .await;
     failure(&r, 403, "PASSWORD_NOT_SET");
 
     let stranger = check_token(&t, "+255745051299", DEVICE).await;
-    let r = call(handle, &t, event(KRATE, "ok", &[("checkToken", &stranger)])).await;
+    let r = call(
+        handle,
+        &t,
+        event(KRATE, "ok", &[("checkToken", &stranger), ("deviceToken", "none")]),
+    )
+    .await;
     failure(&r, 403, "INVALID_CREDENTIALS");
 }
 

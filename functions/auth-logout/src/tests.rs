@@ -49,6 +49,7 @@ async fn sign_in_on(t: &TestApp, phone: &str, device: &str) -> Tokens {
             otp: sent.sandbox_otp.as_deref(),
             device_name: None,
             platform: None,
+            ip: None,
         },
     )
     .await

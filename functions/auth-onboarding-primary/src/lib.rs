@@ -6,10 +6,9 @@ use std::sync::Arc;
 
 use lambda_http::Request;
 use nambari_core::auth::{self, Onboarded, PrimaryInput, Tier};
-use nambari_core::repo::{OnboardingFlags, Platform};
-use nambari_core::tokens::REFRESH_TTL;
+use nambari_core::repo::OnboardingFlags;
 use nambari_core::{App, Result};
-use nambari_http::{Body, Response, ok, respond, set_refresh_cookie};
+use nambari_http::{Body, BodyTokens, Response, ok, respond, set_session_cookies};
 use serde::Serialize;
 
 pub const METHOD: &str = "POST";
@@ -19,7 +18,10 @@ pub const PATH: &str = "/api/v1/auth/onboarding/primary";
 #[serde(rename_all = "camelCase")]
 struct PrimaryData {
     access_token: Option<String>,
+    /// `null` for a web session: the refresh token is in its cookie.
     refresh_token: Option<String>,
+    /// The device's proof that it is known; `null` for a web session (cookie).
+    device_token: Option<String>,
     account_tier: Option<Tier>,
     onboarding: Option<OnboardingFlags>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -48,9 +50,11 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
     .await?;
     Ok(match out {
         Onboarded::Complete { user, tier, tokens } => {
+            let body = BodyTokens::of(&tokens);
             let data = PrimaryData {
                 access_token: Some(tokens.access_token.clone()),
-                refresh_token: Some(tokens.refresh_token.expose().to_owned()),
+                refresh_token: body.refresh_token,
+                device_token: body.device_token,
                 account_tier: Some(tier),
                 onboarding: Some(user.flags()),
                 expires_in: Some(tokens.expires_in),
@@ -58,15 +62,14 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
                 unblock_date: None,
             };
             let mut res = ok(app, "Welcome to Nambari!", None, data);
-            if tokens.session.platform == Some(Platform::Web) {
-                set_refresh_cookie(&mut res, Some(tokens.refresh_token.expose()), REFRESH_TTL);
-            }
+            set_session_cookies(app, &mut res, &tokens);
             res
         }
         Onboarded::Blocked { unblock_date } => {
             let data = PrimaryData {
                 access_token: None,
                 refresh_token: None,
+                device_token: None,
                 account_tier: None,
                 onboarding: None,
                 expires_in: None,

@@ -41,6 +41,7 @@ async fn sign_in(t: &TestApp, platform: &str) -> Verified {
             otp: Some(TEST_CODE),
             device_name: Some("Josh's Pixel 4a"),
             platform: Some(platform),
+            ip: None,
         },
     )
     .await
@@ -142,7 +143,7 @@ async fn under_13_is_blocked_until_the_13th_birthday() {
     assert_eq!(r.body["message"], "Account blocked");
     assert_eq!(
         *data,
-        json!({"accessToken": null, "refreshToken": null, "accountTier": null,
+        json!({"accessToken": null, "refreshToken": null, "deviceToken": null, "accountTier": null,
                "onboarding": null, "blocked": true, "unblockDate": "2028-09-15"})
     );
     assert!(r.headers.get("set-cookie").is_none());
@@ -225,14 +226,8 @@ async fn web_client_gets_the_refresh_cookie() {
     let t = testing::app();
     let token = onboarding_token_on(&t, "WEB").await;
     let r = call(handle, &t, event(KRATE, "ok", &[("onboardingToken", &token)])).await;
-    let data = success(&r, None);
-    let refresh = data["refreshToken"].as_str().unwrap();
-    let cookie = r.headers["set-cookie"].to_str().unwrap();
-    assert!(cookie.starts_with(&format!("nambari_rt={refresh};")), "{cookie}");
-    let attributes: Vec<&str> = cookie.split(';').map(str::trim).skip(1).collect();
-    for expected in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/api/v1/auth/token"] {
-        assert!(attributes.contains(&expected), "{expected} missing from {cookie}");
-    }
+    success(&r, None);
+    nambari_http::testing::assert_web_session(&r, "refreshToken", true);
 }
 
 #[tokio::test]

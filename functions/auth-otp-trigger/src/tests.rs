@@ -30,6 +30,7 @@ async fn a_code_is_sent_to_the_phone_returned_in_sandbox_and_signs_in() {
             device_id: None,
             device_name: None,
             platform: None,
+            ip: None,
         },
     )
     .await

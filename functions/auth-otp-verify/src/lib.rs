@@ -5,10 +5,8 @@ use std::sync::Arc;
 
 use lambda_http::Request;
 use nambari_core::one_step::{self, OneStepVerifyInput};
-use nambari_core::repo::Platform;
-use nambari_core::tokens::REFRESH_TTL;
 use nambari_core::{App, Result};
-use nambari_http::{Body, Response, ok, respond, set_refresh_cookie};
+use nambari_http::{Body, Response, client_ip, ok, respond, set_session_cookies};
 
 pub const METHOD: &str = "POST";
 pub const PATH: &str = "/api/v1/auth/otp/verify";
@@ -21,22 +19,20 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
     let body = Body::parse(req)?;
     let [phone, otp, device_id, device_name, platform] =
         body.strings(["phone", "otp", "device_id", "device_name", "platform"])?;
+    let ip = client_ip(req);
     let input = OneStepVerifyInput {
         phone,
         otp,
         device_id,
         device_name,
         platform,
+        ip: ip.as_deref(),
     };
-    let signed = one_step::verify(app, input).await?;
-    let cookie = signed
-        .tokens
-        .as_ref()
-        .filter(|t| t.session.platform == Some(Platform::Web))
-        .map(|t| t.refresh_token.expose().to_owned());
+    let mut signed = one_step::verify(app, input).await?;
+    let tokens = signed.tokens.take();
     let mut res = ok(app, "Signed in", None, signed);
-    if let Some(rt) = cookie {
-        set_refresh_cookie(&mut res, Some(&rt), REFRESH_TTL);
+    if let Some(t) = &tokens {
+        set_session_cookies(app, &mut res, t);
     }
     Ok(res)
 }

@@ -124,22 +124,12 @@ async fn five_wrong_codes_end_the_session() {
 }
 
 #[tokio::test]
-async fn a_web_client_also_gets_the_refresh_token_as_a_cookie() {
+async fn a_web_client_gets_its_refresh_token_and_device_token_as_cookies_only() {
     let t = testing::app();
     let code = trigger(&t, PHONE).await;
     let r = call(handle, &t, event(KRATE, "web", &[("otp", &code)])).await;
-    let data = success(&r, None);
-    let refresh = data["refresh_token"].as_str().unwrap();
-    let cookie = r
-        .headers
-        .get("set-cookie")
-        .expect("a refresh cookie for a web client")
-        .to_str()
-        .unwrap();
-    assert_eq!(
-        cookie,
-        format!("nambari_rt={refresh}; Path=/api/v1/auth/token; Max-Age=2592000; HttpOnly; Secure; SameSite=Strict")
-    );
+    success(&r, None);
+    nambari_http::testing::assert_web_session(&r, "refresh_token", true);
 }
 
 #[tokio::test]

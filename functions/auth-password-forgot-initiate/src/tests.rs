@@ -2,7 +2,7 @@
 
 use nambari_core::auth::{self, TempBody};
 use nambari_core::credentials;
-use nambari_core::password::{self, PasswordLogin, PasswordLoginInput};
+use nambari_core::password::{self, PasswordLoginInput, SignIn};
 use nambari_core::testing::{self, TestApp};
 use nambari_core::tokens::TokenKind;
 use nambari_http::testing::{SignedUp, call, event, failure, sign_up, success};
@@ -71,11 +71,12 @@ async fn a_user_with_a_password_gets_a_reset_code_and_keeps_the_check_token() {
             platform: None,
             locale: "en".into(),
             ip: None,
+            device_token: Some(&user.device_token),
         },
     )
     .await
     .unwrap();
-    assert!(matches!(login, PasswordLogin::SignedIn { .. }), "{login:?}");
+    assert!(matches!(login, SignIn::SignedIn { .. }), "{login:?}");
 }
 
 #[tokio::test]

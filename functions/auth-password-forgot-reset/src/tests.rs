@@ -6,7 +6,7 @@ use nambari_core::account;
 use nambari_core::auth::{self, AccessBody};
 use nambari_core::credentials;
 use nambari_core::events::{EventType, RecordingEvents};
-use nambari_core::password::{self, PasswordLogin, PasswordLoginInput};
+use nambari_core::password::{self, PasswordLoginInput, SignIn};
 use nambari_core::testing::{self, TestApp};
 use nambari_core::tokens::TokenKind;
 use nambari_core::{Error, Result};
@@ -50,13 +50,15 @@ async fn reset_token(t: &TestApp) -> (SignedUp, String) {
         .await
         .unwrap();
     let code = started.sandbox_otp.unwrap();
-    let reset = password::forgot_verify(&t.app, Some(&started.temp_token), Some(&code))
+    let reset = password::forgot_verify(&t.app, Some(&started.temp_token), Some(&code), None)
         .await
         .unwrap();
     (user, reset)
 }
 
-async fn login(t: &TestApp, password: &str) -> Result<PasswordLogin> {
+/// A password sign-in on [`DEVICE`] without its deviceToken: `Ok` (a
+/// sign-in or a device check) exactly when the password is right.
+async fn login(t: &TestApp, password: &str) -> Result<SignIn> {
     let check = auth::check(&t.app, Some(PHONE), Some(DEVICE), None)
         .await
         .unwrap()
@@ -71,6 +73,7 @@ async fn login(t: &TestApp, password: &str) -> Result<PasswordLogin> {
             platform: None,
             locale: "en".into(),
             ip: None,
+            device_token: None,
         },
     )
     .await
@@ -119,7 +122,7 @@ async fn a_reset_sets_the_new_password_signs_in_afresh_and_ends_every_old_sessio
     // The new password signs in; the old one no longer does.
     assert!(matches!(
         login(&t, NEW_PASSWORD).await,
-        Ok(PasswordLogin::SignedIn { .. })
+        Ok(SignIn::SignedIn { .. } | SignIn::VerifyDevice { .. })
     ));
     assert_eq!(code_of(login(&t, OLD_PASSWORD).await), ("INVALID_CREDENTIALS", 403));
 
@@ -145,7 +148,7 @@ async fn a_password_under_eight_characters_is_a_422_naming_it() {
     assert_eq!(failure(&r, 422, "VALIDATION_ERROR"), ["newPassword"]);
     assert!(matches!(
         login(&t, OLD_PASSWORD).await,
-        Ok(PasswordLogin::SignedIn { .. })
+        Ok(SignIn::SignedIn { .. } | SignIn::VerifyDevice { .. })
     ));
 }
 
@@ -157,7 +160,7 @@ async fn an_access_token_is_not_a_reset_token() {
     failure(&r, 403, "INVALID_TOKEN");
     assert!(matches!(
         login(&t, OLD_PASSWORD).await,
-        Ok(PasswordLogin::SignedIn { .. })
+        Ok(SignIn::SignedIn { .. } | SignIn::VerifyDevice { .. })
     ));
 }
 

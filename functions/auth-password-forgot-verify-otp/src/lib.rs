@@ -7,7 +7,7 @@ use lambda_http::Request;
 use nambari_core::password;
 use nambari_core::tokens::TokenKind;
 use nambari_core::{App, Result};
-use nambari_http::{Body, Response, ok, respond};
+use nambari_http::{Body, Response, client_ip, ok, respond};
 use serde_json::json;
 
 pub const METHOD: &str = "POST";
@@ -20,7 +20,8 @@ pub async fn handle(app: Arc<App>, req: Request) -> Response {
 async fn run(app: &App, req: &Request) -> Result<Response> {
     let body = Body::parse(req)?;
     let [temp_token, otp] = body.strings(["tempToken", "otp"])?;
-    let reset_token = password::forgot_verify(app, temp_token, otp).await?;
+    let ip = client_ip(req);
+    let reset_token = password::forgot_verify(app, temp_token, otp, ip.as_deref()).await?;
     let data = json!({
         "tempToken": null,
         "resetToken": reset_token,

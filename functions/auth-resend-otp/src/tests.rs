@@ -39,6 +39,7 @@ async fn verify(t: &TestApp, temp_token: &str, otp: &str) -> nambari_core::Resul
             otp: Some(otp),
             device_name: None,
             platform: None,
+            ip: None,
         },
     )
     .await

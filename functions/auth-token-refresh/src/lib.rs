@@ -5,10 +5,8 @@ use std::sync::Arc;
 
 use lambda_http::Request;
 use nambari_core::auth;
-use nambari_core::repo::Platform;
-use nambari_core::tokens::REFRESH_TTL;
 use nambari_core::{App, Result};
-use nambari_http::{Body, REFRESH_COOKIE, Response, cookie, ok, respond, set_refresh_cookie};
+use nambari_http::{Body, BodyTokens, REFRESH_COOKIE, Response, cookie, ok, respond, set_session_cookies};
 use serde::Serialize;
 
 pub const METHOD: &str = "POST";
@@ -18,7 +16,8 @@ pub const PATH: &str = "/api/v1/auth/token/refresh";
 #[serde(rename_all = "camelCase")]
 struct RefreshData {
     access_token: String,
-    refresh_token: String,
+    /// `null` for a web session: the new refresh token is in its cookie.
+    refresh_token: Option<String>,
     expires_in: i64,
 }
 
@@ -34,13 +33,11 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
     let t = out.tokens;
     let data = RefreshData {
         access_token: t.access_token.clone(),
-        refresh_token: t.refresh_token.expose().to_owned(),
+        refresh_token: BodyTokens::of(&t).refresh_token,
         expires_in: t.expires_in,
     };
     let mut res = ok(app, "Token refreshed", None, data);
-    if t.session.platform == Some(Platform::Web) {
-        set_refresh_cookie(&mut res, Some(t.refresh_token.expose()), REFRESH_TTL);
-    }
+    set_session_cookies(app, &mut res, &t);
     Ok(res)
 }
 

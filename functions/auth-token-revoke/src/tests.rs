@@ -34,6 +34,7 @@ async fn verified(t: &TestApp, platform: &str) -> Verified {
             otp: Some(TEST_CODE),
             device_name: None,
             platform: Some(platform),
+            ip: None,
         },
     )
     .await

@@ -6,10 +6,9 @@ use std::sync::Arc;
 
 use lambda_http::Request;
 use nambari_core::auth::{self, Verified, VerifyInput};
-use nambari_core::repo::{OnboardingFlags, Platform};
-use nambari_core::tokens::REFRESH_TTL;
+use nambari_core::repo::OnboardingFlags;
 use nambari_core::{App, Result};
-use nambari_http::{Body, Response, ok, respond, set_refresh_cookie};
+use nambari_http::{Body, BodyTokens, Response, client_ip, ok, respond, set_session_cookies};
 use serde::Serialize;
 
 pub const METHOD: &str = "POST";
@@ -19,7 +18,10 @@ pub const PATH: &str = "/api/v1/auth/verify-otp";
 #[serde(rename_all = "camelCase")]
 struct VerifyData {
     access_token: Option<String>,
+    /// `null` for a web session: the refresh token is in its cookie.
     refresh_token: Option<String>,
+    /// The device's proof that it is known; `null` for a web session (cookie).
+    device_token: Option<String>,
     onboarding_token: Option<String>,
     primary_complete: bool,
     onboarding: Option<OnboardingFlags>,
@@ -38,6 +40,7 @@ pub async fn handle(app: Arc<App>, req: Request) -> Response {
 async fn run(app: &App, req: &Request) -> Result<Response> {
     let body = Body::parse(req)?;
     let [temp_token, otp, device_name, platform] = body.strings(["tempToken", "otp", "deviceName", "platform"])?;
+    let ip = client_ip(req);
     let verified = auth::verify(
         app,
         VerifyInput {
@@ -45,15 +48,17 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
             otp,
             device_name,
             platform,
+            ip: ip.as_deref(),
         },
     )
     .await?;
     Ok(match verified {
         Verified::SignedIn { user, tokens } => {
-            let web = tokens.session.platform == Some(Platform::Web);
+            let body = BodyTokens::of(&tokens);
             let data = VerifyData {
                 access_token: Some(tokens.access_token.clone()),
-                refresh_token: Some(tokens.refresh_token.expose().to_owned()),
+                refresh_token: body.refresh_token,
+                device_token: body.device_token,
                 onboarding_token: None,
                 primary_complete: true,
                 onboarding: Some(user.flags()),
@@ -62,9 +67,7 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
                 unblock_date: None,
             };
             let mut res = ok(app, "Welcome back", None, data);
-            if web {
-                set_refresh_cookie(&mut res, Some(tokens.refresh_token.expose()), REFRESH_TTL);
-            }
+            set_session_cookies(app, &mut res, &tokens);
             res
         }
         Verified::CollectPrimary {
@@ -74,6 +77,7 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
             let data = VerifyData {
                 access_token: None,
                 refresh_token: None,
+                device_token: None,
                 onboarding_token: Some(onboarding_token),
                 primary_complete: false,
                 onboarding: Some(flags),
@@ -92,6 +96,7 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
             let data = VerifyData {
                 access_token: None,
                 refresh_token: None,
+                device_token: None,
                 onboarding_token: None,
                 primary_complete: false,
                 onboarding: None,

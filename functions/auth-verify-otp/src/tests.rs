@@ -220,20 +220,8 @@ async fn web_sign_in_sets_the_refresh_cookie() {
         event(KRATE, "web", &[("tempToken", &sent.temp_token), ("otp", TEST_CODE)]),
     )
     .await;
-    let data = success(&r, None);
-    let refresh = data["refreshToken"].as_str().unwrap();
-    let cookie = r.headers["set-cookie"].to_str().unwrap();
-    assert!(cookie.starts_with(&format!("nambari_rt={refresh};")), "{cookie}");
-    let attributes: Vec<&str> = cookie.split(';').map(str::trim).skip(1).collect();
-    for expected in [
-        "HttpOnly",
-        "Secure",
-        "SameSite=Strict",
-        "Path=/api/v1/auth/token",
-        "Max-Age=2592000",
-    ] {
-        assert!(attributes.contains(&expected), "{expected} missing from {cookie}");
-    }
+    success(&r, None);
+    nambari_http::testing::assert_web_session(&r, "refreshToken", true);
 }
 
 #[tokio::test]

@@ -5,8 +5,9 @@ use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use nambari_core::channel::Pipe;
 use nambari_core::config::Settings;
+use nambari_core::messages::Email;
 use nambari_core::messages::Templates;
-use nambari_core::sender::{OtpMessage, SendError, Sender};
+use nambari_core::sender::{NoticeMessage, OtpMessage, SendError, Sender};
 use tracing::{debug, instrument};
 
 use crate::sdk::{sdk_config, sdk_reason, send_timeouts};
@@ -52,11 +53,8 @@ fn content(data: String) -> Result<Content, SendError> {
         })
 }
 
-#[async_trait]
-impl Sender for SesEmailSender {
-    #[instrument(skip_all, fields(to = %msg.masked_to()))]
-    async fn send(&self, msg: &OtpMessage) -> Result<(), SendError> {
-        let email = self.templates.with_ttl(msg.ttl).email(&msg.locale, &msg.code);
+impl SesEmailSender {
+    async fn deliver(&self, to: &str, email: Email) -> Result<(), SendError> {
         let message = Message::builder()
             .subject(content(email.subject)?)
             .body(
@@ -70,7 +68,7 @@ impl Sender for SesEmailSender {
             .client
             .send_email()
             .from_email_address(&self.from)
-            .destination(Destination::builder().to_addresses(&msg.to).build())
+            .destination(Destination::builder().to_addresses(to).build())
             .content(EmailContent::builder().simple(message).build())
             .send()
             .await;
@@ -84,5 +82,20 @@ impl Sender for SesEmailSender {
                 reason: format!("SES SendEmail failed: {}", sdk_reason(&e)),
             }),
         }
+    }
+}
+
+#[async_trait]
+impl Sender for SesEmailSender {
+    #[instrument(skip_all, fields(to = %msg.masked_to()))]
+    async fn send(&self, msg: &OtpMessage) -> Result<(), SendError> {
+        let email = self.templates.with_ttl(msg.ttl).email(&msg.locale, &msg.code);
+        self.deliver(&msg.to, email).await
+    }
+
+    #[instrument(skip_all, fields(notice = msg.notice.as_str()))]
+    async fn send_notice(&self, msg: &NoticeMessage) -> Result<(), SendError> {
+        let email = nambari_core::messages::notice_email(&msg.locale, msg.notice);
+        self.deliver(&msg.to, email).await
     }
 }

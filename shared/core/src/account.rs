@@ -443,6 +443,7 @@ pub async fn email_verify(
     token: Option<&str>,
     temp_token: Option<&str>,
     otp: Option<&str>,
+    ip: Option<&str>,
 ) -> Result<Updated> {
     let p = signed_in(app, token).await?;
     let (mut tok, mut code) = (None, None);
@@ -461,7 +462,16 @@ pub async fn email_verify(
     if claims.body.purpose != PURPOSE_EMAIL || claims.body.uid.as_ref() != Some(&p.user.id) {
         return Err(Error::invalid_flow_token("This token cannot be used here"));
     }
-    let checked = check_code(app, PURPOSE_EMAIL, &p.user.phone, Some(&claims.jti), &code, Vec::new()).await?;
+    let checked = check_code(
+        app,
+        PURPOSE_EMAIL,
+        &p.user.phone,
+        Some(&claims.jti),
+        &code,
+        Vec::new(),
+        ip,
+    )
+    .await?;
     let email = checked.session.destination.clone();
     let mut owner = Item::new();
     owner.insert("user_id".into(), Value::String(p.user.id.to_string()));

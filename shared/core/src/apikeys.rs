@@ -232,7 +232,7 @@ pub async fn authenticate(app: &App, bearer: Option<&str>, scope: &str) -> Resul
         )
     });
     if let Some(c) = &counter {
-        writes.push(c.increment(60));
+        writes.push(c.increment(1, 60));
     }
     let touch_at = writes.len();
     if record.last_used_at.is_none_or(|t| now - t >= 60) {

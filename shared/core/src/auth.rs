@@ -15,7 +15,9 @@ use crate::channel::{Channel, Pipe};
 use crate::error::{Error, FieldErrors, Result};
 use crate::events::{Event, EventType, emit};
 use crate::ids::{DeviceId, SessionId, UserId, random_base62};
-use crate::limits::{Counter, DAY, HOUR, Rule, breaker_threshold, calling_code, refusal_metric, trailing_days};
+use crate::limits::{
+    Counter, DAY, Guard, HOUR, Rule, Use, breaker_threshold, calling_code, refusal_metric, trailing_days,
+};
 use crate::mask::{mask_email, mask_phone};
 use crate::otp::OtpCode;
 use crate::phone::PhoneNumber;
@@ -25,7 +27,7 @@ use crate::repo::{
 };
 use crate::sender::OtpMessage;
 use crate::table::{Cond, EXPIRES_AT, Item, Key, TableError, Update, Write};
-use crate::tokens::{Claims, REFRESH_TTL, RefreshToken, TokenKind};
+use crate::tokens::{Claims, DeviceToken, REFRESH_TTL, RefreshToken, TokenKind};
 
 /// The OTP purpose of passwordless sign-in.
 pub const PURPOSE_AUTH: &str = "auth";
@@ -70,6 +72,10 @@ pub struct CheckBody {
     pub did: String,
     #[serde(default)]
     pub uid: Option<UserId>,
+    /// The nonce a Google or Apple idToken must carry to sign in with this
+    /// checkToken (single use with it).
+    #[serde(default)]
+    pub non: Option<String>,
 }
 
 /// Claims of a tempToken (its `jti` is the OTP session id).
@@ -133,6 +139,9 @@ pub struct DeviceVerificationBody {
     pub dname: Option<String>,
     #[serde(default)]
     pub plt: Option<Platform>,
+    /// The `amr` of the factor the code completes (`pwd` when absent).
+    #[serde(default)]
+    pub first: Option<String>,
 }
 
 /// Account tiers from the birthdate (SPEC §2).
@@ -144,13 +153,17 @@ pub enum Tier {
     Minor,
 }
 
-/// An access token and the refresh token of its session.
-#[derive(Clone, Debug)]
+/// An access token, the refresh token of its session and the device's
+/// new deviceToken.
+#[derive(Debug)]
 pub struct Tokens {
     pub access_token: String,
     pub refresh_token: RefreshToken,
     pub expires_in: i64,
     pub session: Session,
+    /// Proves the device known at its next password or OAuth sign-in.
+    /// `None` on a refresh (the device keeps the one it has).
+    pub device_token: Option<DeviceToken>,
 }
 
 /// Where a sign-in happens.
@@ -242,10 +255,11 @@ pub(crate) fn session_writes(
         rotated_at: None,
         expires_at: now + REFRESH_TTL,
     };
+    let device_token = DeviceToken::generate()?;
     let writes = vec![
         put_new(&session_key(&user.id, &sid), &session, now)?,
         put_new(&refresh_key(&session.current_rt), &record, now)?,
-        known_device_write(app, user, &device.device_id, now)?,
+        known_device_write(app, user, &device.device_id, &device_token, now)?,
     ];
     let access_token = access_token(app, user, &session, now)?;
     Ok((
@@ -255,22 +269,43 @@ pub(crate) fn session_writes(
             refresh_token: refresh,
             expires_in: TokenKind::Access.ttl(),
             session,
+            device_token: Some(device_token),
         },
     ))
 }
 
-/// The write that marks `device_id` known for `user` until
-/// `DEVICE_TRUST_DAYS` from now.
-pub(crate) fn known_device_write(app: &App, user: &User, device_id: &str, now: i64) -> Result<Write> {
+/// The write that makes `device_id` known for `user` until
+/// `DEVICE_TRUST_DAYS` from now, to whoever presents `token` (its hash
+/// replaces the previous one: a deviceToken rotates at every sign-in).
+pub(crate) fn known_device_write(
+    app: &App,
+    user: &User,
+    device_id: &str,
+    token: &DeviceToken,
+    now: i64,
+) -> Result<Write> {
     let device = KnownDevice {
         device_id: device_id.to_owned(),
         last_seen: now,
         expires_at: now + app.settings.device_trust,
+        token_hash: Some(token.hash()),
     };
     Ok(Write::Put {
         item: to_item(&device_key(&user.id, device_id), &device)?,
         cond: None,
     })
+}
+
+/// Whether the known-device item `item` (read under the user and the
+/// request's deviceId) vouches for the request: it is live and holds the
+/// hash of the deviceToken `presented`. A missing or malformed token is an
+/// unknown device, not an error.
+pub(crate) fn device_proven(item: Option<Item>, presented: Option<&str>) -> Result<bool> {
+    let (Some(item), Some(token)) = (item, presented.and_then(DeviceToken::parse)) else {
+        return Ok(false);
+    };
+    let device: KnownDevice = from_item(item)?;
+    Ok(device.token_hash.is_some_and(|h| token.matches(&h)))
 }
 
 /// A signed access token for `user` in `session`.
@@ -307,16 +342,6 @@ pub(crate) fn refused(app: &App, counter: &Counter, country: &str, now: i64) -> 
     counter.refusal(now)
 }
 
-/// The write that counts one failed verification on `f` (never refused:
-/// failures are counted even past the limit).
-pub(crate) fn failure_write(f: &Counter) -> Write {
-    Write::Update {
-        key: f.key.clone(),
-        ops: vec![Update::add("count", 1), Update::set(EXPIRES_AT, f.window_end + 60)],
-        cond: None,
-    }
-}
-
 /// The per-phone failed-verification counter of the current window.
 pub(crate) fn failure_counter(app: &App, phone: &str, now: i64) -> Counter {
     Counter::new(Rule::VerifyFailures, phone, app.settings.limits.verify_failures, now)
@@ -327,36 +352,57 @@ pub(crate) fn limited(app: &App, phone: &str) -> bool {
     app.settings.limits.enabled && !app.settings.is_test_number(phone)
 }
 
+/// Where a code send comes from and what it may allow.
+pub(crate) struct SendFrom<'a> {
+    pub phone: &'a str,
+    /// The device that asked (empty: none, e.g. the one-step flow or an integrator).
+    pub device: &'a str,
+    /// The client's IP (none for integrators: their servers).
+    pub ip: Option<&'a str>,
+    /// The wrong codes the session will allow: when fewer failures than
+    /// that are left in the phone's budget, the session allows one.
+    pub attempts: u32,
+}
+
 /// The counters a code send uses, in one transaction with the send's own
-/// writes: per phone, IP and device, the country's daily budget and its
-/// circuit breaker (incremented), and the phone's failed-verification
-/// budget (only checked). Empty for test numbers or with limits off.
-pub(crate) async fn send_guard(
-    app: &App,
-    phone: &str,
-    device: &str,
-    ip: Option<&str>,
-    now: i64,
-) -> Result<Vec<(Counter, bool)>> {
-    if !limited(app, phone) {
-        return Ok(Vec::new());
+/// writes: per phone, device and IP, the country's daily budget and its
+/// circuit breaker (counted); the device's and the IP's failure budgets
+/// (checked: a device or network that keeps guessing gets no more codes);
+/// and the room left in the phone's failure budget (which sizes the
+/// session, never refuses it — a stranger's wrong codes must not lock the
+/// owner out). Empty for test numbers or with limits off.
+pub(crate) async fn send_guard(app: &App, from: SendFrom<'_>, now: i64) -> Result<Guard> {
+    let mut guard = Guard::new();
+    if !limited(app, from.phone) {
+        return Ok(guard);
     }
     let l = &app.settings.limits;
+    let phone = from.phone;
     let cc = calling_code(phone);
-    let mut out = vec![(Counter::new(Rule::Phone, phone, l.phone, now), true)];
-    // The one-step flow may not name a device.
-    if !device.is_empty() {
-        out.push((Counter::new(Rule::Device, device, l.device, now), true));
+    guard.add(Counter::new(Rule::Phone, phone, l.phone, now), Use::Count(1));
+    if !from.device.is_empty() {
+        guard.add(Counter::new(Rule::Device, from.device, l.device, now), Use::Count(1));
+        guard.add(
+            Counter::new(Rule::VerifyFailuresDevice, from.device, l.verify_failures_device, now),
+            Use::Check,
+        );
     }
-    if let Some(ip) = ip {
-        out.push((Counter::new(Rule::Ip, ip, l.ip, now), true));
+    if let Some(ip) = from.ip {
+        guard.add(Counter::new(Rule::Ip, ip, l.ip, now), Use::Count(1));
+        guard.add(
+            Counter::new(Rule::VerifyFailuresIp, ip, l.verify_failures_ip, now),
+            Use::Check,
+        );
     }
     if let Some(budget) = l.country_budget(cc) {
         let rate = crate::limits::Rate {
             limit: budget,
             window: DAY,
         };
-        out.push((Counter::new(Rule::CountryDaily, &cc.to_string(), rate, now), true));
+        guard.add(
+            Counter::new(Rule::CountryDaily, &cc.to_string(), rate, now),
+            Use::Count(1),
+        );
     }
     let threshold = match app.breaker.get(cc, now) {
         Some(t) => t,
@@ -380,41 +426,51 @@ pub(crate) async fn send_guard(
         limit: threshold,
         window: HOUR,
     };
-    out.push((Counter::new(Rule::CountryBreaker, &cc.to_string(), hourly, now), true));
-    out.push((failure_counter(app, phone, now), false));
-    Ok(out)
+    guard.add(
+        Counter::new(Rule::CountryBreaker, &cc.to_string(), hourly, now),
+        Use::Count(1),
+    );
+    guard.add(failure_counter(app, phone, now), Use::Room(u64::from(from.attempts)));
+    Ok(guard)
 }
 
-/// The writes of a guard: increments, or checks for budgets only read.
-pub(crate) fn guard_writes(guard: &[(Counter, bool)]) -> Vec<Write> {
-    guard
-        .iter()
-        .map(|(c, inc)| {
-            if *inc {
-                // Daily counters stay a week longer: they are the breaker's history.
-                let keep = if c.rule == Rule::CountryDaily { 8 * DAY } else { 60 };
-                c.increment(keep)
-            } else {
-                c.check()
-            }
-        })
-        .collect()
+/// What a cancelled send transaction means, when `guard`'s writes start at
+/// `offset`: a refusal (429), or `None` when only the phone's failure
+/// budget lacked room (the send is tried again with one attempt).
+pub(crate) enum GuardOutcome {
+    Refused(Error),
+    NoRoom,
 }
 
-/// The refusal of a cancelled transaction whose guard writes start at `offset`.
-pub(crate) fn guard_refusal(
+pub(crate) fn guard_outcome(
     app: &App,
     e: &TableError,
-    guard: &[(Counter, bool)],
+    guard: &Guard,
     offset: usize,
     country: &str,
     now: i64,
-) -> Option<Error> {
-    guard
-        .iter()
-        .enumerate()
-        .find(|(i, _)| e.failed_at(offset + i))
-        .map(|(_, (c, _))| refused(app, c, country, now))
+) -> Option<GuardOutcome> {
+    guard.failed(e, offset).map(|(c, u)| match u {
+        Use::Room(_) => GuardOutcome::NoRoom,
+        _ => GuardOutcome::Refused(refused(app, c, country, now)),
+    })
+}
+
+/// Counts a wrong code on the phone's failure budget and on the device's
+/// and the IP's (never refused: failures are counted even past a limit).
+pub(crate) async fn record_failure(app: &App, phone: &str, device: &str, ip: Option<&str>, now: i64) -> Result<()> {
+    if !limited(app, phone) {
+        return Ok(());
+    }
+    let l = &app.settings.limits;
+    let mut writes = vec![failure_counter(app, phone, now).record(1)];
+    if !device.is_empty() {
+        writes.push(Counter::new(Rule::VerifyFailuresDevice, device, l.verify_failures_device, now).record(1));
+    }
+    if let Some(ip) = ip {
+        writes.push(Counter::new(Rule::VerifyFailuresIp, ip, l.verify_failures_ip, now).record(1));
+    }
+    app.db.transact(writes).await.map_err(map_store)
 }
 
 /// Whether the deployment serves numbers of this country (test numbers always).
@@ -438,6 +494,9 @@ pub struct CheckOutcome {
     pub phone: PhoneNumber,
     pub user: Option<User>,
     pub check_token: String,
+    /// The nonce a Google or Apple idToken must carry to sign in with this
+    /// checkToken (the app passes it to the provider's SDK).
+    pub oauth_nonce: String,
 }
 
 /// `/auth/check`: is this phone registered? Always returns a checkToken.
@@ -462,18 +521,20 @@ pub async fn check(
     let now = app.now();
     if let Some(ip) = ip.filter(|_| limited(app, phone.e164())) {
         let c = Counter::new(Rule::CheckIp, ip, app.settings.limits.check_ip, now);
-        match app.db.transact(vec![c.increment(60)]).await {
+        match app.db.transact(vec![c.increment(1, 60)]).await {
             Ok(()) => {}
             Err(e) if e.failed_at(0) => return Err(refused(app, &c, phone.country(), now)),
             Err(e) => return Err(map_store(e)),
         }
     }
     let user = app.db.user_by_phone(phone.e164(), now).await?;
+    let oauth_nonce = random_base62()?;
     let body = CheckBody {
         phone: phone.e164().to_owned(),
         ctry: phone.country().to_owned(),
         did: device.as_str().to_owned(),
         uid: user.as_ref().map(|u| u.id.clone()),
+        non: Some(oauth_nonce.clone()),
     };
     let (check_token, _) = app.keys.issue(TokenKind::Check, phone.e164(), body, now)?;
     info!(phone = %phone, exists = user.is_some(), "phone checked");
@@ -481,6 +542,7 @@ pub async fn check(
         phone,
         user,
         check_token,
+        oauth_nonce,
     })
 }
 
@@ -601,6 +663,7 @@ fn message_purpose(purpose: &str) -> &'static str {
         crate::password::PURPOSE_DEVICE => "device",
         crate::account::PURPOSE_EMAIL => "email",
         crate::one_step::PURPOSE_ONE_STEP => "onestep",
+        crate::pin_recovery::PURPOSE_EMAIL | crate::pin_recovery::PURPOSE_PHONE => "pin_recovery",
         _ => "auth",
     }
 }
@@ -772,9 +835,10 @@ pub(crate) struct Opened {
 ///
 /// One transaction holds `before` (the caller's writes, e.g. consuming a
 /// checkToken), the session and the send counters; `before_err` names the
-/// refusal when one of `before` fails its condition. When no pipe
-/// delivers, the session is removed with `undo` and the answer is
-/// `DELIVERY_FAILED`.
+/// refusal when one of `before` fails its condition. When the phone's
+/// failure budget has less room than the session's attempts, the session
+/// is opened with one attempt instead. When no pipe delivers, the session
+/// is removed with `undo` and the answer is `DELIVERY_FAILED`.
 pub(crate) async fn open_otp(
     app: &App,
     new: NewOtp<'_>,
@@ -785,7 +849,8 @@ pub(crate) async fn open_otp(
     let now = app.now();
     let code = new_code(app, new.phone)?;
     let session_id = random_base62()?;
-    let session = OtpSession {
+    let attempts = new.max_attempts.unwrap_or(app.settings.otp_max_attempts);
+    let mut session = OtpSession {
         session_id: session_id.clone(),
         purpose: new.purpose.into(),
         phone: new.phone.to_owned(),
@@ -795,29 +860,49 @@ pub(crate) async fn open_otp(
         channel: new.channel,
         destination: new.destination,
         code_hash: app.pepper.hash(&session_id, &code),
-        attempts: 0,
+        attempts_left: attempts,
         resends: 0,
         sent_at: now,
         code_expires_at: now + app.settings.otp_ttl,
         expires_at: now + TokenKind::Temp.ttl(),
         consumed: false,
         locale: new.locale,
-        max_attempts: new.max_attempts,
     };
     let otp = otp_key(new.purpose, new.phone);
-    let guard = send_guard(app, new.phone, new.device_id, new.ip, now).await?;
+    let from = SendFrom {
+        phone: new.phone,
+        device: new.device_id,
+        ip: new.ip,
+        attempts,
+    };
+    let mut guard = send_guard(app, from, now).await?;
     let offset = before.len() + 1;
-    let mut writes = before;
-    writes.push(Write::Put {
-        item: to_item(&otp, &session)?,
-        cond: None,
-    });
-    writes.extend(guard_writes(&guard));
-    app.db.transact(writes).await.map_err(|e| {
-        before_err(&e)
-            .or_else(|| guard_refusal(app, &e, &guard, offset, new.country, now))
-            .unwrap_or_else(|| map_store(e))
-    })?;
+    loop {
+        let mut writes = before.clone();
+        writes.push(Write::Put {
+            item: to_item(&otp, &session)?,
+            cond: None,
+        });
+        writes.extend(guard.writes());
+        let Err(e) = app.db.transact(writes).await else {
+            break;
+        };
+        if let Some(refusal) = before_err(&e) {
+            return Err(refusal);
+        }
+        match guard_outcome(app, &e, &guard, offset, new.country, now) {
+            Some(GuardOutcome::Refused(refusal)) => return Err(refusal),
+            Some(GuardOutcome::NoRoom) => {
+                info!(
+                    purpose = new.purpose,
+                    "the phone's failure budget is nearly spent: one attempt"
+                );
+                session.attempts_left = 1;
+                guard = guard.without_room();
+            }
+            None => return Err(map_store(e)),
+        }
+    }
 
     let delivered = deliver(app, &session, session.channel, &code).await;
     if delivered.is_empty() {
@@ -854,55 +939,35 @@ fn masked_destination(s: &OtpSession) -> String {
 
 // ---------------------------------------------------------------- OTP sessions
 
-/// Checks a loaded OTP session: it exists, is the session `expected` (a
-/// tempToken's `jti`; `None` takes the latest), is not consumed and has
-/// wrong-code attempts left.
-fn check_session(session: Option<OtpSession>, expected: Option<&str>, default_max: u32) -> Result<OtpSession> {
+/// Why a session cannot take an attempt: it is gone, is not the session
+/// `expected` (a tempToken's `jti`), was used, has no attempts left, or its
+/// code expired.
+fn unusable(session: Option<OtpSession>, expected: Option<&str>, now: i64) -> Error {
     let Some(s) = session else {
-        return Err(Error::invalid_flow_token("This code session has ended. Start again"));
+        return Error::invalid_flow_token("This code session has ended. Start again");
     };
     if expected.is_some_and(|jti| s.session_id != jti) {
-        return Err(Error::invalid_flow_token(
-            "A newer code was requested. Use the latest one",
-        ));
+        return Error::invalid_flow_token("A newer code was requested. Use the latest one");
     }
     if s.consumed {
-        return Err(Error::TokenAlreadyUsed);
+        return Error::TokenAlreadyUsed;
     }
-    if s.attempts >= s.max_attempts(default_max) {
-        return Err(Error::TooManyOtpAttempts);
+    if s.attempts_left == 0 {
+        return Error::TooManyOtpAttempts;
     }
-    Ok(s)
+    if now >= s.code_expires_at {
+        return Error::OtpExpired;
+    }
+    // Usable now: it changed between the attempt and this read.
+    Error::Conflict("The code session changed meanwhile; retry")
 }
 
-/// The condition that the session is still `session_id` and usable.
-fn session_usable(session_id: &str, max_attempts: u32) -> Cond {
+/// The condition that the session is still `session_id`, unused, with an
+/// attempt left.
+fn session_usable(session_id: &str) -> Cond {
     Cond::eq("session_id", session_id)
         .and(Cond::eq("consumed", false))
-        .and(Cond::lt("attempts", max_attempts))
-}
-
-/// Records a wrong code (on the session, and on the phone's failure budget
-/// when `failures` is given) in one transaction; the error to return.
-async fn wrong_code(app: &App, key: &Key, session: &OtpSession, failures: Option<&Counter>) -> Error {
-    let max = session.max_attempts(app.settings.otp_max_attempts);
-    let attempts = session.attempts;
-    let mut writes = vec![Write::Update {
-        key: key.clone(),
-        ops: vec![Update::add("attempts", 1)],
-        cond: Some(session_usable(&session.session_id, max)),
-    }];
-    if let Some(f) = failures {
-        writes.push(failure_write(f));
-    }
-    match app.db.transact(writes).await {
-        Ok(()) if attempts + 1 >= max => Error::TooManyOtpAttempts,
-        Ok(()) => Error::InvalidOtp {
-            remaining: max - attempts - 1,
-        },
-        Err(e) if e.failed_at(0) => Error::TooManyOtpAttempts,
-        Err(e) => map_store(e),
-    }
+        .and(Cond::gt("attempts_left", 0))
 }
 
 /// A code that matched its session.
@@ -915,10 +980,15 @@ pub(crate) struct Checked {
     pub extra: Vec<Option<Item>>,
 }
 
-/// Loads the OTP session of `purpose` for `phone`, the phone's failure
-/// budget and `extra` keys in one read, and checks `code` against the
-/// session `expected` (a tempToken's `jti`; `None`: the latest session). A
-/// wrong code is counted on the session and on the phone's budget.
+/// Checks `code` against the OTP session of `purpose` for `phone` (the
+/// session `expected`, a tempToken's `jti`; `None`: the latest one).
+///
+/// The attempt is taken first: one conditional write decrements the
+/// session's attempts while it is live, unused, unexpired and above zero
+/// and returns the session — only then is the code compared, so no number
+/// of concurrent checks compares more codes than the session allows (the
+/// `extra` keys are read at the same time). A wrong code is also counted on
+/// the phone's, the device's and the client IP's failure budgets.
 pub(crate) async fn check_code(
     app: &App,
     purpose: &str,
@@ -926,36 +996,51 @@ pub(crate) async fn check_code(
     expected: Option<&str>,
     code: &OtpCode,
     extra: Vec<Key>,
+    ip: Option<&str>,
 ) -> Result<Checked> {
     let now = app.now();
     let key = otp_key(purpose, phone);
-    let failures = failure_counter(app, phone, now);
-    let mut keys = vec![key.clone(), failures.key.clone()];
-    keys.extend(extra);
-    let mut found = app.db.batch_get(&keys, now).await?.into_iter();
-    let session: Option<OtpSession> = found.next().flatten().map(from_item).transpose()?;
-    let failed = found.next().flatten();
-    let session = check_session(session, expected, app.settings.otp_max_attempts)?;
-    if limited(app, &session.phone) && failures.exhausted(failed.as_ref()) {
-        return Err(refused(app, &failures, &session.country, now));
+    let mut usable = Cond::eq("consumed", false)
+        .and(Cond::gt("attempts_left", 0))
+        .and(Cond::gt("code_expires_at", now))
+        .and(Cond::gt(EXPIRES_AT, now));
+    if let Some(jti) = expected {
+        usable = usable.and(Cond::eq("session_id", jti));
     }
-    if now >= session.code_expires_at {
-        return Err(Error::OtpExpired);
-    }
+    let take = app
+        .db
+        .update(&key, vec![Update::add("attempts_left", -1)], Some(usable));
+    let (taken, extra) = if extra.is_empty() {
+        (take.await, Vec::new())
+    } else {
+        let (taken, read) = tokio::join!(take, app.db.batch_get(&extra, now));
+        (taken, read?)
+    };
+    let item = match taken {
+        Ok(item) => item,
+        Err(TableError::ConditionFailed) => {
+            let session: Option<OtpSession> = app.db.get(&key, now).await?;
+            return Err(unusable(session, expected, now));
+        }
+        Err(e) => return Err(map_store(e)),
+    };
+    let session: OtpSession = from_item(item)?;
     if !app.pepper.verify(&session.session_id, code, &session.code_hash) {
-        let counted = limited(app, &session.phone).then_some(&failures);
-        return Err(wrong_code(app, &key, &session, counted).await);
+        record_failure(app, &session.phone, &session.device_id, ip, now).await?;
+        return Err(match session.attempts_left {
+            0 => Error::TooManyOtpAttempts,
+            remaining => Error::InvalidOtp { remaining },
+        });
     }
-    let max = session.max_attempts(app.settings.otp_max_attempts);
     let consume = Write::Update {
         key,
         ops: vec![Update::set("consumed", true)],
-        cond: Some(session_usable(&session.session_id, max).and(Cond::gt("code_expires_at", now))),
+        cond: Some(Cond::eq("session_id", session.session_id.as_str()).and(Cond::eq("consumed", false))),
     };
     Ok(Checked {
         session,
         consume,
-        extra: found.collect(),
+        extra,
     })
 }
 
@@ -976,6 +1061,8 @@ pub struct VerifyInput<'a> {
     pub otp: Option<&'a str>,
     pub device_name: Option<&'a str>,
     pub platform: Option<&'a str>,
+    /// The client's IP, whose failure budget a wrong code spends.
+    pub ip: Option<&'a str>,
 }
 
 /// What a correct code led to.
@@ -1036,7 +1123,16 @@ pub async fn verify(app: &App, input: VerifyInput<'_>) -> Result<Verified> {
     }
     // One round trip for the session, the failure budget and (when known) the user.
     let extra = claims.body.uid.iter().map(user_key).collect();
-    let checked = check_code(app, PURPOSE_AUTH, &claims.body.phone, Some(&claims.jti), &code, extra).await?;
+    let checked = check_code(
+        app,
+        PURPOSE_AUTH,
+        &claims.body.phone,
+        Some(&claims.jti),
+        &code,
+        extra,
+        input.ip,
+    )
+    .await?;
     let user_item: Option<User> = checked.extra.into_iter().next().flatten().map(from_item).transpose()?;
     let session = checked.session;
     let consume = checked.consume;
@@ -1147,7 +1243,10 @@ pub async fn resend(app: &App, temp_token: Option<&str>, ip: Option<&str>) -> Re
     let key = otp_key(&claims.body.purpose, &claims.body.phone);
     let s = &app.settings;
     let session: Option<OtpSession> = app.db.get(&key, now).await?;
-    let old = check_session(session, Some(&claims.jti), s.otp_max_attempts)?;
+    let old = match session {
+        Some(o) if o.session_id == claims.jti && !o.consumed && o.attempts_left > 0 => o,
+        other => return Err(unusable(other, Some(&claims.jti), now)),
+    };
     if old.resends >= s.max_resends {
         return Err(Error::TooManyResends);
     }
@@ -1161,7 +1260,14 @@ pub async fn resend(app: &App, temp_token: Option<&str>, ip: Option<&str>) -> Re
     let session_id = random_base62()?;
     let code_hash = app.pepper.hash(&session_id, &code);
     let expires_at = now + TokenKind::Temp.ttl();
-    let guard = send_guard(app, &old.phone, &old.device_id, ip, now).await?;
+    // The session keeps the attempts it has left: no room check.
+    let from = SendFrom {
+        phone: &old.phone,
+        device: &old.device_id,
+        ip,
+        attempts: 0,
+    };
+    let guard = send_guard(app, from, now).await?.without_room();
     let mut writes = vec![Write::Update {
         key: key.clone(),
         ops: vec![
@@ -1173,17 +1279,20 @@ pub async fn resend(app: &App, temp_token: Option<&str>, ip: Option<&str>) -> Re
             Update::add("resends", 1),
         ],
         cond: Some(
-            session_usable(&claims.jti, old.max_attempts(s.otp_max_attempts))
+            session_usable(&claims.jti)
                 .and(Cond::lt("resends", s.max_resends))
                 .and(Cond::le("sent_at", now - s.resend_cooldown)),
         ),
     }];
-    writes.extend(guard_writes(&guard));
+    writes.extend(guard.writes());
     app.db.transact(writes).await.map_err(|e| {
         if e.failed_at(0) {
             Error::invalid_flow_token("This code session changed. Use the latest code")
         } else {
-            guard_refusal(app, &e, &guard, 1, &old.country, now).unwrap_or_else(|| map_store(e))
+            match guard_outcome(app, &e, &guard, 1, &old.country, now) {
+                Some(GuardOutcome::Refused(refusal)) => refusal,
+                _ => map_store(e),
+            }
         }
     })?;
     let mut session = old.clone();
@@ -1513,6 +1622,7 @@ pub async fn refresh(app: &App, refresh_token: Option<&str>) -> Result<Refreshed
             refresh_token: next,
             expires_in: TokenKind::Access.ttl(),
             session,
+            device_token: None,
         },
     })
 }

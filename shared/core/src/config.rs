@@ -61,7 +61,8 @@ pub struct Settings {
     pub lockout_seconds: i64,
     /// Google and Apple sign-in (see [`OAuthSettings`]).
     pub oauth: OAuthSettings,
-    /// `INVITE_URL_TEMPLATE` (default unset): the claim link of an invite,
+    /// `INVITE_URL_TEMPLATE` (default unset: invites answer 503
+    /// `FEATURE_DISABLED`; local mode's default is a link on its own port): the claim link of an invite,
     /// `{invite_id}` replaced, e.g. `https://app.example.com/claim/{invite_id}`.
     pub invite_url_template: Option<String>,
     /// `EVENTS_TOPIC_ARN` (default unset: no events are published).
@@ -275,8 +276,11 @@ impl Settings {
             invite_url_template: checked(
                 &get,
                 "INVITE_URL_TEMPLATE",
-                |v| v.starts_with("https://") && v.contains("{invite_id}") && v.len() <= 500,
-                "must be an https:// URL containing {invite_id}",
+                |v| {
+                    let local = v.starts_with("http://127.0.0.1") || v.starts_with("http://localhost");
+                    (v.starts_with("https://") || local) && v.contains("{invite_id}") && v.len() <= 500
+                },
+                "must be an https:// URL containing {invite_id} (http:// only on 127.0.0.1 or localhost)",
             )?,
             events_topic_arn: checked(
                 &get,

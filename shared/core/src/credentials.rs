@@ -1,5 +1,10 @@
-//! Optional credentials after sign-up: a password and a PIN (SPEC §2),
-//! their lockouts (SPEC §5), and the PIN step-up token (SPEC §3).
+//! Optional credentials after sign-up: a password and a PIN, their
+//! lockouts (attempt slots, [`crate::attempts`]), and the PIN step-up token.
+//!
+//! A credential is *set* with a fresh proof (a code proved within
+//! `FRESH_AUTH_SECONDS`) and *changed* only with the current one: a code
+//! alone — what a SIM-swapper has — never replaces an existing PIN or
+//! password. A forgotten PIN comes back through [`crate::pin_recovery`].
 //!
 //! Both are Argon2id hashes at OWASP's parameters (19 MiB, 2 passes, 1
 //! lane), keyed with a secret derived from the OTP pepper (Argon2's own
@@ -15,21 +20,17 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use serde_json::Value;
 use tracing::info;
 
 use crate::App;
 use crate::account::{AuthMethods, Principal, authenticate};
+pub use crate::attempts::{LOCK_PASSWORD, LOCK_PIN, Lockout};
 use crate::auth::{StepUpBody, required};
 use crate::crypto::random_bytes;
 use crate::error::{Error, Result};
-use crate::repo::{Credentials, User, cred_key, from_item, lock_key, to_item, user_key};
-use crate::table::{Cond, EXPIRES_AT, Item, Key, TableError, Update, Write};
+use crate::repo::{Credentials, User, cred_key, from_item, lock_key, user_key};
+use crate::table::{Cond, Update, Write};
 use crate::tokens::TokenKind;
-
-/// Lockout kinds.
-pub const LOCK_PASSWORD: &str = "pwd";
-pub const LOCK_PIN: &str = "pin";
 
 /// The Argon2id parameters (OWASP: m = 19 MiB, t = 2, p = 1).
 pub fn argon2_params() -> Params {
@@ -91,111 +92,6 @@ pub async fn verify_secret(app: &App, plain: &SecretString, stored: Option<&str>
     Ok(ok && real)
 }
 
-// ---------------------------------------------------------------- lockouts
-
-/// A lockout: `max` failures, each within `LOCKOUT_SECONDS` of the last,
-/// lock for `LOCKOUT_SECONDS` after the last one.
-#[derive(Clone, Debug)]
-pub struct Lockout {
-    pub key: Key,
-    pub max: u32,
-}
-
-impl Lockout {
-    pub fn password(app: &App, user: &crate::ids::UserId) -> Self {
-        Self {
-            key: lock_key(LOCK_PASSWORD, user),
-            max: app.settings.password_max_failures,
-        }
-    }
-
-    pub fn pin(app: &App, user: &crate::ids::UserId) -> Self {
-        Self {
-            key: lock_key(LOCK_PIN, user),
-            max: app.settings.pin_max_failures,
-        }
-    }
-
-    fn count(item: Option<&Item>) -> u32 {
-        item.and_then(|i| i.get("count"))
-            .and_then(Value::as_u64)
-            .map(|n| n.min(u64::from(u32::MAX)) as u32)
-            .unwrap_or(0)
-    }
-
-    /// `ACCOUNT_LOCKED` (with the seconds left) when the live lock item
-    /// `item` has reached the limit.
-    pub fn check(&self, item: Option<&Item>, now: i64) -> Result<()> {
-        if Self::count(item) < self.max {
-            return Ok(());
-        }
-        let until = item
-            .and_then(|i| i.get(EXPIRES_AT))
-            .and_then(Value::as_i64)
-            .unwrap_or(now);
-        Err(Error::AccountLocked {
-            retry_after: (until - now).max(1) as u64,
-        })
-    }
-
-    /// Counts a failure; the error to answer: `INVALID_CREDENTIALS`, or
-    /// `ACCOUNT_LOCKED` when this failure reached the limit.
-    pub async fn fail(&self, app: &App, live: Option<&Item>) -> Error {
-        let now = app.now();
-        let until = now + app.settings.lockout_seconds;
-        let bump = || {
-            app.db.update(
-                &self.key,
-                vec![Update::add("count", 1), Update::set(EXPIRES_AT, until)],
-                Some(Cond::live_at(now)),
-            )
-        };
-        let fresh = || {
-            let mut item = Item::new();
-            item.insert("count".into(), Value::from(1));
-            item.insert(EXPIRES_AT.into(), Value::from(until));
-            to_item(&self.key, &item)
-        };
-        let count = if live.is_some() {
-            match bump().await {
-                Ok(item) => Self::count(Some(&item)),
-                Err(TableError::ConditionFailed) => 1,
-                Err(e) => return Error::from(e),
-            }
-        } else {
-            let item = match fresh() {
-                Ok(i) => i,
-                Err(e) => return e,
-            };
-            match app.db.put(item, Some(Cond::absent_at(now))).await {
-                Ok(()) => 1,
-                // A concurrent failure created it first: count on it.
-                Err(TableError::ConditionFailed) => match bump().await {
-                    Ok(item) => Self::count(Some(&item)),
-                    Err(e) => return Error::from(e),
-                },
-                Err(e) => return Error::from(e),
-            }
-        };
-        if count >= self.max {
-            info!(lock = %self.key.pk.split('#').nth(1).unwrap_or(""), "locked after repeated failures");
-            Error::AccountLocked {
-                retry_after: app.settings.lockout_seconds as u64,
-            }
-        } else {
-            Error::InvalidCredentials
-        }
-    }
-
-    /// The write that clears the lock after a success.
-    pub fn clear(&self) -> Write {
-        Write::Delete {
-            key: self.key.clone(),
-            cond: None,
-        }
-    }
-}
-
 // ---------------------------------------------------------------- password
 
 /// A new password: 8–128 characters, not only spaces.
@@ -238,46 +134,52 @@ pub struct CredentialSet {
     pub auth_methods: AuthMethods,
 }
 
-/// Reads the caller's credentials and a lock; checks a change is allowed:
-/// setting the first one needs only the session; changing it needs the
-/// current one (counted against the lock) or a fresh code.
-async fn authorize_change(
+/// Reads the caller's credentials and lock and checks the change is
+/// allowed: a first credential of `kind` needs a code proved within
+/// `FRESH_AUTH_SECONDS`; changing one needs the current one (`current`,
+/// checked in an attempt slot). `new` is the parsed new value: its 422
+/// comes after the token's 401 and before any slot is taken.
+async fn authorize_change<T>(
     app: &App,
     token: Option<&str>,
     kind: &str,
+    new: Result<T>,
     current: Option<&str>,
     current_field: &str,
-) -> Result<(Principal, Credentials, Lockout)> {
-    let now = app.now();
+) -> Result<(Principal, Lockout, T)> {
     let (p, found) = authenticate(app, token, |uid| vec![cred_key(uid), lock_key(kind, uid)]).await?;
+    let new = new?;
     let mut it = found.into_iter();
     let creds: Credentials = it.next().flatten().map(from_item).transpose()?.unwrap_or_default();
     let lock_item = it.next().flatten();
-    let lock = if kind == LOCK_PIN {
-        Lockout::pin(app, &p.user.id)
+    let (lock, existing) = if kind == LOCK_PIN {
+        (Lockout::pin(app, &p.user.id), creds.pin_hash)
     } else {
-        Lockout::password(app, &p.user.id)
+        (Lockout::password(app, &p.user.id), creds.password_hash)
     };
-    let existing = if kind == LOCK_PIN {
-        creds.pin_hash.clone()
-    } else {
-        creds.password_hash.clone()
+    let Some(existing) = existing else {
+        if !fresh_otp(app, &p) {
+            return Err(Error::FactorRequired(if kind == LOCK_PIN {
+                "Setting a PIN needs a code proved in the last minutes: sign in with a code again"
+            } else {
+                "Setting a password needs a code proved in the last minutes: sign in with a code again"
+            }));
+        }
+        return Ok((p, lock, new));
     };
-    if existing.is_none() || (current.is_none() && fresh_otp(app, &p)) {
-        return Ok((p, creds, lock));
+    let Some(current) = current.filter(|c| !c.is_empty()) else {
+        return Err(Error::field(current_field, "is required to change it"));
+    };
+    if current.len() > 1024 {
+        return Err(Error::field(current_field, "is too long"));
     }
-    let Some(current) = current else {
-        return Err(Error::field(
-            current_field,
-            "is required to change it (or sign in with a code first)",
-        ));
-    };
-    lock.check(lock_item.as_ref(), now)?;
+    let slot = lock.take(app, lock_item).await?;
     let presented = SecretString::from(current.to_owned());
-    if !verify_secret(app, &presented, existing.as_deref()).await? {
-        return Err(lock.fail(app, lock_item.as_ref()).await);
+    if !verify_secret(app, &presented, Some(&existing)).await? {
+        return Err(lock.fail(app, &slot).await);
     }
-    Ok((p, creds, lock))
+    lock.still_held(app, &slot)?;
+    Ok((p, lock, new))
 }
 
 /// Stores a new hash of `kind` and flips the user's flag, clearing the lock.
@@ -317,8 +219,8 @@ async fn store_credential(app: &App, p: &Principal, lock: &Lockout, kind: &str, 
     Ok(user)
 }
 
-/// `PUT /account/password`: sets the password, or changes it with the
-/// current one (`currentPassword`) or a fresh code.
+/// `PUT /account/password`: sets a first password (after a fresh code), or
+/// changes it with the current one (`currentPassword`).
 pub async fn set_password(
     app: &App,
     token: Option<&str>,
@@ -326,14 +228,13 @@ pub async fn set_password(
     confirm: Option<&str>,
     current: Option<&str>,
 ) -> Result<CredentialSet> {
-    let new = parse_password(new_password, "newPassword");
-    let (p, _, lock) = authorize_change(app, token, LOCK_PASSWORD, current, "currentPassword").await?;
-    let new = new?;
-    if let Some(c) = confirm
-        && !crate::crypto::ct_eq(c.as_bytes(), new.expose_secret().as_bytes())
-    {
-        return Err(Error::PasswordMismatch);
-    }
+    // A mismatch is refused before the current password is checked: a
+    // request that cannot succeed takes no attempt slot.
+    let new = parse_password(new_password, "newPassword").and_then(|new| match confirm {
+        Some(c) if !crate::crypto::ct_eq(c.as_bytes(), new.expose_secret().as_bytes()) => Err(Error::PasswordMismatch),
+        _ => Ok(new),
+    });
+    let (p, lock, new) = authorize_change(app, token, LOCK_PASSWORD, new, current, "currentPassword").await?;
     let hash = hash_secret(app, &new).await?;
     let user = store_credential(app, &p, &lock, LOCK_PASSWORD, hash).await?;
     info!(user = %user.id, "password set");
@@ -365,8 +266,8 @@ pub fn parse_pin(v: Option<&str>, field: &str) -> Result<SecretString> {
     Ok(SecretString::from(s.to_owned()))
 }
 
-/// `PUT /account/pin`: sets the PIN, or changes it with the current one
-/// (`currentPin`) or a fresh code.
+/// `PUT /account/pin`: sets a first PIN (after a fresh code), or changes it
+/// with the current one (`currentPin`).
 pub async fn set_pin(
     app: &App,
     token: Option<&str>,
@@ -374,8 +275,7 @@ pub async fn set_pin(
     current: Option<&str>,
 ) -> Result<CredentialSet> {
     let pin = parse_pin(pin, "pin");
-    let (p, _, lock) = authorize_change(app, token, LOCK_PIN, current, "currentPin").await?;
-    let pin = pin?;
+    let (p, lock, pin) = authorize_change(app, token, LOCK_PIN, pin, current, "currentPin").await?;
     let hash = hash_secret(app, &pin).await?;
     let user = store_credential(app, &p, &lock, LOCK_PIN, hash).await?;
     info!(user = %user.id, "PIN set");
@@ -408,7 +308,8 @@ pub struct SteppedUp {
 }
 
 /// `POST /auth/step-up`: the PIN mints a 5-minute token for `scope`,
-/// consumed once by an integrator. 5 wrong PINs lock it for 15 minutes.
+/// consumed once by an integrator. The PIN is compared in an attempt slot:
+/// 5 wrong PINs lock it for 15 minutes, at any concurrency.
 pub async fn step_up(app: &App, token: Option<&str>, pin: Option<&str>, scope: Option<&str>) -> Result<SteppedUp> {
     let (mut pin_v, mut scope_v) = (None, None);
     let parsed = crate::auth::all_fields([
@@ -425,16 +326,18 @@ pub async fn step_up(app: &App, token: Option<&str>, pin: Option<&str>, scope: O
     let creds: Credentials = it.next().flatten().map(from_item).transpose()?.unwrap_or_default();
     let lock_item = it.next().flatten();
     let lock = Lockout::pin(app, &p.user.id);
-    lock.check(lock_item.as_ref(), now)?;
-    if creds.pin_hash.is_none() {
+    let Some(hash) = creds.pin_hash else {
         // Same cost as a wrong PIN, then say so.
         verify_secret(app, &pin, None).await?;
         return Err(Error::PinNotSet);
+    };
+    let slot = lock.take(app, lock_item).await?;
+    if !verify_secret(app, &pin, Some(&hash)).await? {
+        return Err(lock.fail(app, &slot).await);
     }
-    if !verify_secret(app, &pin, creds.pin_hash.as_deref()).await? {
-        return Err(lock.fail(app, lock_item.as_ref()).await);
-    }
-    if lock_item.is_some() {
+    lock.still_held(app, &slot)?;
+    if slot.others_busy {
+        // Earlier failures end with a right PIN.
         app.db.delete(&lock.key, None).await?;
     }
     let body = StepUpBody {

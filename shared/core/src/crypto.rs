@@ -52,6 +52,11 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 }
 
 /// Constant-time equality of two byte strings.
+/// SHA-256 of `data`, in lowercase hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(sha256(data))
+}
+
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }

@@ -75,6 +75,14 @@ pub enum Error {
     /// answers this itself when deployed).
     #[error("This route does not accept this method")]
     MethodNotAllowed,
+    /// A feature this deployment has switched off (503); names the setting
+    /// that switches it on.
+    #[error("This feature is off on this deployment; it needs the setting {0}")]
+    FeatureDisabled(&'static str),
+    /// A sensitive change without the proof it needs (a fresh code, the
+    /// current PIN or password, …): 403.
+    #[error("{0}")]
+    FactorRequired(&'static str),
     /// The store is throttled or unreachable (503); the cause is kept.
     #[error("The service is temporarily unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -116,6 +124,8 @@ impl Error {
             Error::Conflict(_) => "CONFLICT",
             Error::DeliveryFailed => "DELIVERY_FAILED",
             Error::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Error::FeatureDisabled(_) => "FEATURE_DISABLED",
+            Error::FactorRequired(_) => "FACTOR_REQUIRED",
             Error::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Error::Internal(_) => "INTERNAL",
         }
@@ -144,6 +154,7 @@ impl Error {
             | Error::PasswordNotSet
             | Error::PinNotSet
             | Error::InsufficientScope(_)
+            | Error::FactorRequired(_)
             | Error::OauthNotLinked => 403,
             Error::NotFound(_) => 404,
             Error::MethodNotAllowed => 405,
@@ -153,7 +164,7 @@ impl Error {
             Error::RateLimited { .. } => 429,
             Error::Internal(_) => 500,
             Error::DeliveryFailed => 502,
-            Error::Unavailable(_) => 503,
+            Error::Unavailable(_) | Error::FeatureDisabled(_) => 503,
         }
     }
 
@@ -216,6 +227,15 @@ mod tests {
         assert_eq!(Error::RateLimited { retry_after: 3 }.status(), 429);
         assert_eq!(Error::DeliveryFailed.status(), 502);
         assert_eq!(Error::internal("boom").status(), 500);
+        assert_eq!(Error::FeatureDisabled("INVITE_URL_TEMPLATE").status(), 503);
+        assert_eq!(Error::FactorRequired("x").status(), 403);
+    }
+
+    #[test]
+    fn a_disabled_feature_names_the_setting_that_turns_it_on() {
+        let e = Error::FeatureDisabled("INVITE_URL_TEMPLATE");
+        assert_eq!(e.code(), "FEATURE_DISABLED");
+        assert!(e.to_string().contains("INVITE_URL_TEMPLATE"));
     }
 
     #[test]

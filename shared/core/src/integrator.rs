@@ -1,5 +1,4 @@
-//! The integrator API (SPEC §6, `multichannel-otp-api.txt`,
-//! `soxara-identity.txt`): multi-channel OTP sessions, user lookup and the
+//! The integrator API: multi-channel OTP sessions, user lookup and the
 //! step-up check. Every call is made with an API key ([`crate::apikeys`]);
 //! fields are snake_case.
 //!
@@ -10,7 +9,10 @@
 //! A session keeps one code per channel (each its own HMAC), a verified
 //! flag per channel, one wrong-code budget for the whole session and a
 //! `version`: every change is a write conditioned on the version it read,
-//! so concurrent verifications of two channels cannot lose either.
+//! so concurrent verifications of two channels cannot lose either. A
+//! verification first takes its attempts (one per code it will compare)
+//! with such a write, and only then compares: however many verifications
+//! arrive at once, no more codes are compared than `max_attempts`.
 //! Sessions stay listable for 7 days after they were created (the TTL);
 //! a code's expiry is `code_expires_at`.
 
@@ -23,12 +25,16 @@ use tracing::{info, warn};
 use crate::App;
 use crate::account::{fmt_time, parse_email};
 use crate::apikeys::{Integrator, send_counter};
-use crate::auth::{StepUpBody, guard_refusal, guard_writes, limited, new_code_of_length, parse_phone, send_guard};
+use crate::auth::{
+    GuardOutcome, SendFrom, StepUpBody, failure_counter, guard_outcome, limited, new_code_of_length, parse_phone,
+    send_guard,
+};
 use crate::channel::Pipe;
 use crate::crypto::ct_eq;
 use crate::error::{Error, FieldErrors, Result};
 use crate::events::{Event, EventType, emit};
 use crate::ids::{UserId, random_base62};
+use crate::limits::{Guard, Use};
 use crate::otp::OtpCode;
 use crate::repo::{Db, Session, User, UserObject, from_item, jti_key, session_key, to_item, user_key};
 use crate::sender::OtpMessage;
@@ -333,14 +339,47 @@ fn parse_channel_list(v: &Value, name: &str, bad: &mut FieldErrors) -> Vec<IChan
     out
 }
 
-/// `metadata`: an object of at most [`MAX_METADATA`] bytes as JSON (none: empty).
+/// The deepest nesting DynamoDB stores (`metadata` itself is level 1).
+pub const MAX_METADATA_DEPTH: usize = 32;
+
+/// Why DynamoDB could not store `v` nested `depth` levels deep, if it
+/// could not: a number outside its range (±1e-130 to ±9.99…e125; JSON
+/// numbers never carry more than its 38 digits), deeper nesting than 32
+/// levels, or an attribute name that is empty or over 64 KiB.
+fn unstorable(v: &Value, depth: usize) -> Option<&'static str> {
+    match v {
+        Value::Number(n) => {
+            let x = n.as_f64().unwrap_or(0.0).abs();
+            if n.is_f64() && x != 0.0 && !(1e-130..1e126).contains(&x) {
+                Some("holds a number DynamoDB cannot store (beyond ±9.9e125 or below ±1e-130)")
+            } else {
+                None
+            }
+        }
+        Value::Array(_) | Value::Object(_) if depth > MAX_METADATA_DEPTH => Some("is nested deeper than 32 levels"),
+        Value::Array(items) => items.iter().find_map(|i| unstorable(i, depth + 1)),
+        Value::Object(m) => {
+            if m.keys().any(|k| k.is_empty() || k.len() > 65_535) {
+                return Some("has an empty or over-long attribute name");
+            }
+            m.values().find_map(|i| unstorable(i, depth + 1))
+        }
+        _ => None,
+    }
+}
+
+/// `metadata`: an object of at most [`MAX_METADATA`] bytes as JSON that
+/// DynamoDB can store (none: empty). Checked before anything is sent.
 pub fn parse_metadata(v: Option<&Value>) -> Result<Map<String, Value>> {
     match v {
         None | Some(Value::Null) => Ok(Map::new()),
-        Some(Value::Object(m)) if serde_json::to_vec(m).map(|v| v.len()).unwrap_or(usize::MAX) <= MAX_METADATA => {
-            Ok(m.clone())
+        Some(Value::Object(m)) if serde_json::to_vec(m).map(|v| v.len()).unwrap_or(usize::MAX) > MAX_METADATA => {
+            Err(Error::field("metadata", "must be at most 4 KiB as JSON"))
         }
-        Some(Value::Object(_)) => Err(Error::field("metadata", "must be at most 4 KiB as JSON")),
+        Some(o @ Value::Object(m)) => match unstorable(o, 1) {
+            Some(why) => Err(Error::field("metadata", why)),
+            None => Ok(m.clone()),
+        },
         Some(_) => Err(Error::field("metadata", "must be an object")),
     }
 }
@@ -526,27 +565,39 @@ async fn futures_join<F: std::future::Future>(futs: impl Iterator<Item = F>) -> 
 }
 
 /// The send counters of a session's phone channels and of the key, for the
-/// session's transaction: per key, and per phone, country budget and
-/// breaker as for end users. Not per IP: integrator requests come from the
-/// integrator's servers. Sandbox sessions send nothing and count nothing.
+/// session's transaction: per key, and per number, country budget and
+/// breaker as for end users (each number once per session, whatever its
+/// channels; two numbers of one country count twice on the country) —
+/// merged so that no counter item is written twice. Not per IP or device:
+/// integrator requests come from the integrator's servers. Each number's
+/// failure budget must have room for `attempts` (else the session allows
+/// one). Sandbox sessions send nothing and count nothing.
 async fn integrator_guard(
     app: &App,
     key_id: &str,
     phones: &[&str],
     sandbox: bool,
+    attempts: u32,
     now: i64,
-) -> Result<Vec<(crate::limits::Counter, bool)>> {
+) -> Result<Guard> {
+    let mut guard = Guard::new();
     if sandbox || !app.settings.limits.enabled {
-        return Ok(Vec::new());
+        return Ok(guard);
     }
-    let mut guard = vec![(send_counter(app, key_id, now), true)];
+    guard.add(send_counter(app, key_id, now), Use::Count(1));
     let mut seen: Vec<&str> = Vec::new();
     for p in phones {
         if seen.contains(p) || !limited(app, p) {
             continue;
         }
         seen.push(p);
-        guard.extend(send_guard(app, p, "", None, now).await?);
+        let from = SendFrom {
+            phone: p,
+            device: "",
+            ip: None,
+            attempts,
+        };
+        guard.extend(send_guard(app, from, now).await?);
     }
     Ok(guard)
 }
@@ -610,7 +661,7 @@ pub async fn send(app: &App, caller: &Integrator, req: SendRequest, locale: &str
         .collect();
     let phones: Vec<String> = phones.iter().map(|s| (*s).to_owned()).collect();
     let phone_refs: Vec<&str> = phones.iter().map(String::as_str).collect();
-    let guard = integrator_guard(app, &caller.key_id, &phone_refs, sandbox, now).await?;
+    let mut guard = integrator_guard(app, &caller.key_id, &phone_refs, sandbox, record.max_attempts, now).await?;
     // The session and the send counters first (a refusal sends nothing),
     // then the codes, then what was delivered.
     let country = phones
@@ -618,12 +669,22 @@ pub async fn send(app: &App, caller: &Integrator, req: SendRequest, locale: &str
         .and_then(|p| parse_phone(app, p, "recipient").ok())
         .map(|p| p.country().to_owned())
         .unwrap_or_else(|| "-".into());
-    let mut writes = vec![save(&record, None)?];
-    writes.extend(guard_writes(&guard));
-    app.db
-        .transact(writes)
-        .await
-        .map_err(|e| guard_refusal(app, &e, &guard, 1, &country, now).unwrap_or_else(|| Error::from(e)))?;
+    loop {
+        let mut writes = vec![save(&record, None)?];
+        writes.extend(guard.writes());
+        let Err(e) = app.db.transact(writes).await else {
+            break;
+        };
+        match guard_outcome(app, &e, &guard, 1, &country, now) {
+            Some(GuardOutcome::Refused(refusal)) => return Err(refusal),
+            Some(GuardOutcome::NoRoom) => {
+                info!(key_id = %caller.key_id, "a number's failure budget is nearly spent: one attempt");
+                record.max_attempts = 1;
+                guard = guard.without_room();
+            }
+            None => return Err(Error::from(e)),
+        }
+    }
     let delivered = deliver(app, sandbox, &codes, ttl, locale).await;
     if !delivered.values().any(|d| *d) {
         // Nothing reached anyone: leave nothing behind.
@@ -754,7 +815,14 @@ pub fn parse_otps(v: Option<&Value>) -> Result<BTreeMap<String, String>> {
 }
 
 /// `POST /otp/verify`: each submitted code is checked against its channel;
-/// every wrong one counts against the session's `max_attempts`.
+/// every wrong one counts against the session's `max_attempts` and the
+/// number's failure budget.
+///
+/// The attempts are taken first: one write, conditioned on the session's
+/// version, counts every code about to be compared (at most the attempts
+/// left; the rest are `SKIPPED`) on the session and on the numbers'
+/// failure budgets. Only then are the codes compared; a right one gives its
+/// attempt back in the write that marks its channel verified.
 pub async fn verify(app: &App, caller: &Integrator, token: Option<&str>, otps: Option<&Value>) -> Result<Verified> {
     let (mut tok, mut codes) = (None, None);
     crate::auth::all_fields([
@@ -765,111 +833,224 @@ pub async fn verify(app: &App, caller: &Integrator, token: Option<&str>, otps: O
         return Err(Error::internal("parsed fields missing"));
     };
     let token = Some(token);
-    for attempt in 0..VERSION_RETRIES {
+    for _ in 0..VERSION_RETRIES {
         let now = app.now();
-        let mut record = load(app, caller, token).await?;
-        let read_version = record.version;
-        let before = record.status(now);
-        // The phones' failed-verification budgets (shared with the end-user
-        // flow): checked before any code, counted for each wrong one.
-        let budgets = failure_budgets(app, &record, &otps, now).await?;
-        let mut results = BTreeMap::new();
-        let mut changed = false;
-        let mut failed_phones: Vec<crate::limits::Counter> = Vec::new();
-        for (name, code) in &otps {
-            let Some(channel) = IChannel::parse(name).filter(|c| record.channels.contains_key(c)) else {
-                results.insert(name.clone(), "NOT_IN_SESSION");
-                continue;
+        let record = load(app, caller, token).await?;
+        let (results, compare) = plan(&record, &otps, now);
+        if compare.is_empty() {
+            let user = match &record.user_id {
+                Some(id) => app.db.get::<User>(&user_key(id), now).await?,
+                None => None,
             };
-            if record.status(now).terminal() {
-                results.insert(name.clone(), "SKIPPED");
+            return Ok(Verified {
+                session: view(&record, now, user.as_ref()),
+                results,
+            });
+        }
+        // Take one attempt per code, and count each on its number, before
+        // comparing any.
+        let mut taken = record.clone();
+        taken.attempts += compare.len() as u32;
+        taken.status = taken.status(now);
+        taken.version = record.version + 1;
+        let mut writes = vec![save(&taken, Some(record.version))?];
+        writes.extend(failure_writes(app, &taken, &compare, 1, now));
+        match app.db.transact(writes).await {
+            Ok(()) => {}
+            Err(e) if e.failed_at(0) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        return compare_taken(app, caller, token, taken, results, &compare, &otps, now).await;
+    }
+    Err(Error::Conflict("The session changed meanwhile; retry"))
+}
+
+/// What each submitted code will do: its result now (not in the session,
+/// already verified, or skipped because the session is over or out of
+/// attempts), or a place among the codes to compare, in order.
+fn plan(
+    record: &OtpSessionRecord,
+    otps: &BTreeMap<String, String>,
+    now: i64,
+) -> (BTreeMap<String, &'static str>, Vec<(String, IChannel)>) {
+    let mut results = BTreeMap::new();
+    let mut compare = Vec::new();
+    let over = record.status(now).terminal();
+    let left = record.max_attempts.saturating_sub(record.attempts) as usize;
+    for name in otps.keys() {
+        let result = match IChannel::parse(name).and_then(|c| record.channels.get(&c).map(|s| (c, s))) {
+            None => "NOT_IN_SESSION",
+            Some(_) if over => "SKIPPED",
+            Some((_, state)) if state.verified => "ALREADY_VERIFIED",
+            Some(_) if compare.len() >= left => "SKIPPED",
+            Some((c, _)) => {
+                compare.push((name.clone(), c));
                 continue;
             }
-            let right = OtpCode::parse(code, record.otp_length, "otps").is_ok_and(|code| {
-                let hash = code_hash(app, &record.session_id, channel, &code);
-                record
+        };
+        results.insert(name.clone(), result);
+    }
+    (results, compare)
+}
+
+/// The writes that add `sign` × one failure per compared phone code to its
+/// number's failure budget, one write per number (counted even past the
+/// limit; `sign` -1 gives back what right codes took).
+fn failure_writes(
+    app: &App,
+    record: &OtpSessionRecord,
+    codes: &[(String, IChannel)],
+    sign: i64,
+    now: i64,
+) -> Vec<Write> {
+    if record.sandbox {
+        return Vec::new();
+    }
+    let mut per_phone: BTreeMap<&str, i64> = BTreeMap::new();
+    for (_, c) in codes {
+        if let Some(state) = record.channels.get(c).filter(|_| c.is_phone())
+            && limited(app, &state.recipient)
+        {
+            *per_phone.entry(state.recipient.as_str()).or_default() += sign;
+        }
+    }
+    per_phone
+        .into_iter()
+        .map(|(phone, n)| {
+            let c = failure_counter(app, phone, now);
+            Write::Update {
+                key: c.key.clone(),
+                ops: vec![
+                    crate::table::Update::add("count", n),
+                    crate::table::Update::set(EXPIRES_AT, c.window_end + 60),
+                ],
+                cond: None,
+            }
+        })
+        .collect()
+}
+
+/// Compares the codes whose attempts `taken` holds, then records the right
+/// ones (verified, their attempts and failures given back, the contact
+/// registered when the session completes) with a write conditioned on the
+/// version — re-applied on a fresh read when another verification wrote
+/// meanwhile.
+#[allow(clippy::too_many_arguments)]
+async fn compare_taken(
+    app: &App,
+    caller: &Integrator,
+    token: Option<&str>,
+    taken: OtpSessionRecord,
+    mut results: BTreeMap<String, &'static str>,
+    compare: &[(String, IChannel)],
+    otps: &BTreeMap<String, String>,
+    now: i64,
+) -> Result<Verified> {
+    let mut right: Vec<(String, IChannel)> = Vec::new();
+    for (name, channel) in compare {
+        let matches = otps.get(name).is_some_and(|code| {
+            OtpCode::parse(code, taken.otp_length, "otps").is_ok_and(|code| {
+                let hash = code_hash(app, &taken.session_id, *channel, &code);
+                taken
                     .channels
-                    .get(&channel)
+                    .get(channel)
                     .is_some_and(|s| ct_eq(hash.as_bytes(), s.code_hash.as_bytes()))
-            });
-            let Some(state) = record.channels.get_mut(&channel) else {
-                continue;
-            };
-            if state.verified {
-                results.insert(name.clone(), "ALREADY_VERIFIED");
-            } else if right {
+            })
+        });
+        if matches {
+            right.push((name.clone(), *channel));
+        } else {
+            results.insert(name.clone(), "INVALID");
+        }
+    }
+    let before = taken.status(now);
+    if right.is_empty() {
+        if taken.status(now) == Status::Failed {
+            info!(key_id = %caller.key_id, session = %taken.session_id, "integrator session failed");
+        }
+        return Ok(Verified {
+            session: view(&taken, now, None),
+            results,
+        });
+    }
+    let mut record = taken;
+    for _ in 0..VERSION_RETRIES {
+        let read_version = record.version;
+        let was = record.status(now);
+        let mut given_back = Vec::new();
+        for (name, channel) in &right {
+            if let Some(state) = record.channels.get_mut(channel)
+                && !state.verified
+            {
                 state.verified = true;
                 state.verified_at = Some(now);
-                results.insert(name.clone(), "VERIFIED");
-                changed = true;
-            } else {
-                record.attempts += 1;
-                results.insert(name.clone(), "INVALID");
-                changed = true;
-                if let Some((_, c)) = budgets.iter().find(|(p, _)| *p == state.recipient) {
-                    failed_phones.push(c.clone());
-                }
+                record.attempts = record.attempts.saturating_sub(1);
+                given_back.push((name.clone(), *channel));
             }
         }
         let after = record.status(now);
+        record.status = after;
+        record.version = read_version + 1;
+        let completes = after == Status::Verified && was != Status::Verified;
+        let mut writes = vec![save(&record, Some(read_version))?];
         let mut user = None;
-        if changed {
-            record.status = after;
-            record.version = read_version + 1;
-            let mut writes = vec![save(&record, Some(read_version))?];
-            let mut new_user = None;
-            if after == Status::Verified && before != Status::Verified && record.add_contact && !record.sandbox {
-                let (w, u, created) = contact_writes(app, &record, now).await?;
-                record.user_id = u.as_ref().map(|u| u.id.clone());
-                if let Some(id) = &record.user_id {
-                    // The stored record names the contact too.
-                    if let Write::Put { item, .. } = &mut writes[0] {
-                        item.insert("user_id".into(), Value::String(id.to_string()));
-                    }
-                }
-                writes.extend(w);
-                user = u;
-                new_user = created.then(|| user.clone()).flatten();
+        let mut new_user = None;
+        if completes && record.add_contact && !record.sandbox {
+            let (w, u, created) = contact_writes(app, &record, now).await?;
+            record.user_id = u.as_ref().map(|u| u.id.clone());
+            if let (Some(id), Write::Put { item, .. }) = (&record.user_id, &mut writes[0]) {
+                // The stored record names the contact too.
+                item.insert("user_id".into(), Value::String(id.to_string()));
             }
-            writes.extend(failed_phones.iter().map(crate::auth::failure_write));
-            match app.db.transact(writes).await {
-                Ok(()) => {}
-                Err(e) if e.failed_at(0) && attempt + 1 < VERSION_RETRIES => continue,
-                Err(e) if e.failed_at(0) => return Err(Error::Conflict("The session changed meanwhile; retry")),
-                Err(e) if e.failed_at(2) => continue, // the contact was registered meanwhile: start over
-                Err(e) => return Err(e.into()),
+            writes.extend(w);
+            user = u;
+            new_user = created.then(|| user.clone()).flatten();
+        }
+        writes.extend(failure_writes(app, &record, &given_back, -1, now));
+        match app.db.transact(writes).await {
+            Ok(()) => {}
+            Err(TableError::TransactionCanceled(failed)) if failed.iter().any(|f| *f) => {
+                // Another verification wrote meanwhile, or the contact's
+                // number was registered: apply the right codes again.
+                record = load(app, caller, token).await?;
+                continue;
             }
-            if let Some(u) = &new_user {
-                emit(
-                    app,
-                    Event::new(
-                        EventType::UserRegistered,
-                        Some(u),
-                        json!({"flow": "integrator", "key_id": caller.key_id}),
-                        now,
-                    ),
-                )
-                .await;
-            }
-            if after == Status::Verified && before != Status::Verified {
-                info!(key_id = %caller.key_id, session = %record.session_id, "integrator session verified");
-                app.metrics.emit(crate::metrics::counter(
-                    "CodesVerified",
-                    &[("Channel", "integrator")],
+            Err(e) => return Err(e.into()),
+        }
+        for (name, _) in &right {
+            results.insert(name.clone(), "VERIFIED");
+        }
+        if let Some(u) = &new_user {
+            emit(
+                app,
+                Event::new(
+                    EventType::UserRegistered,
+                    Some(u),
+                    json!({"flow": "integrator", "key_id": caller.key_id}),
                     now,
-                ));
-                let data = json!({
-                    "session_id": record.session_id,
-                    "key_id": caller.key_id,
-                    "channels": record.channels.iter().filter(|(_, c)| c.verified).map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
-                    "metadata": record.metadata,
-                    "sandbox": record.sandbox,
-                });
-                emit(app, Event::new(EventType::OtpVerified, user.as_ref(), data, now)).await;
-            } else if after == Status::Failed && before != Status::Failed {
-                info!(key_id = %caller.key_id, session = %record.session_id, "integrator session failed");
-            }
-        } else if let Some(id) = &record.user_id {
+                ),
+            )
+            .await;
+        }
+        if completes && before != Status::Verified {
+            info!(key_id = %caller.key_id, session = %record.session_id, "integrator session verified");
+            app.metrics.emit(crate::metrics::counter(
+                "CodesVerified",
+                &[("Channel", "integrator")],
+                now,
+            ));
+            let data = json!({
+                "session_id": record.session_id,
+                "key_id": caller.key_id,
+                "channels": record.channels.iter().filter(|(_, c)| c.verified).map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+                "metadata": record.metadata,
+                "sandbox": record.sandbox,
+            });
+            emit(app, Event::new(EventType::OtpVerified, user.as_ref(), data, now)).await;
+        }
+        if user.is_none()
+            && let Some(id) = &record.user_id
+        {
             user = app.db.get::<User>(&user_key(id), now).await?;
         }
         return Ok(Verified {
@@ -878,46 +1059,6 @@ pub async fn verify(app: &App, caller: &Integrator, token: Option<&str>, otps: O
         });
     }
     Err(Error::Conflict("The session changed meanwhile; retry"))
-}
-
-/// The failure counters of the session's phones that `otps` names (live
-/// sessions only); `RATE_LIMITED` when one is spent.
-async fn failure_budgets(
-    app: &App,
-    record: &OtpSessionRecord,
-    otps: &BTreeMap<String, String>,
-    now: i64,
-) -> Result<Vec<(String, crate::limits::Counter)>> {
-    if record.sandbox {
-        return Ok(Vec::new());
-    }
-    let mut out: Vec<(String, crate::limits::Counter)> = Vec::new();
-    for (name, state) in &record.channels {
-        if name.is_phone()
-            && otps.contains_key(name.as_str())
-            && limited(app, &state.recipient)
-            && !out.iter().any(|(p, _)| *p == state.recipient)
-        {
-            out.push((
-                state.recipient.clone(),
-                crate::auth::failure_counter(app, &state.recipient, now),
-            ));
-        }
-    }
-    if out.is_empty() {
-        return Ok(out);
-    }
-    let keys: Vec<Key> = out.iter().map(|(_, c)| c.key.clone()).collect();
-    let found = app.db.batch_get(&keys, now).await?;
-    for ((phone, c), item) in out.iter().zip(found) {
-        if c.exhausted(item.as_ref()) {
-            let country = parse_phone(app, phone, "recipient")
-                .map(|p| p.country().to_owned())
-                .unwrap_or_else(|_| "-".into());
-            return Err(crate::auth::refused(app, c, &country, now));
-        }
-    }
-    Ok(out)
 }
 
 /// The writes that find or register the user of a verified session's phone
@@ -1017,7 +1158,10 @@ pub async fn resend(
         .map(|(_, (to, _))| to.clone())
         .collect();
     let phone_refs: Vec<&str> = phones.iter().map(String::as_str).collect();
-    let guard = integrator_guard(app, &caller.key_id, &phone_refs, record.sandbox, now).await?;
+    // The session keeps the attempts it has left: no room check.
+    let guard = integrator_guard(app, &caller.key_id, &phone_refs, record.sandbox, 0, now)
+        .await?
+        .without_room();
     let old = record.clone();
     for (c, (_, code)) in &codes {
         let hash = code_hash(app, &record.session_id, *c, code);
@@ -1032,12 +1176,15 @@ pub async fn resend(
     record.version = read_version + 1;
     // The new codes and the counters first (a refusal sends nothing).
     let mut writes = vec![save(&record, Some(read_version))?];
-    writes.extend(guard_writes(&guard));
+    writes.extend(guard.writes());
     app.db.transact(writes).await.map_err(|e| {
         if e.failed_at(0) {
             Error::Conflict("The session changed meanwhile; retry")
         } else {
-            guard_refusal(app, &e, &guard, 1, "-", now).unwrap_or_else(|| Error::from(e))
+            match guard_outcome(app, &e, &guard, 1, "-", now) {
+                Some(GuardOutcome::Refused(refusal)) => refusal,
+                _ => Error::from(e),
+            }
         }
     })?;
     let delivered = deliver(app, record.sandbox, &codes, ttl, locale).await;

@@ -41,8 +41,17 @@ pub struct Limits {
     pub device: Rate,
     /// `LIMIT_CHECKS_PER_IP` per minute (30): /auth/check tells whether a number is registered.
     pub check_ip: Rate,
-    /// `LIMIT_VERIFY_FAILURES_PER_PHONE` per hour (10), across sessions; then sends are refused too.
+    /// `LIMIT_VERIFY_FAILURES_PER_PHONE` per hour (10), across sessions and
+    /// flows. Reaching it does not lock the owner out: a code sent while
+    /// fewer failures than a session's attempts are left in it allows one
+    /// attempt only.
     pub verify_failures: Rate,
+    /// `LIMIT_VERIFY_FAILURES_PER_DEVICE` per hour (10): wrong codes from one
+    /// deviceId, whatever the phone; then that device gets no more codes.
+    pub verify_failures_device: Rate,
+    /// `LIMIT_VERIFY_FAILURES_PER_IP` per hour (20): wrong codes from one
+    /// client IP; then that IP gets no more codes.
+    pub verify_failures_ip: Rate,
     /// `COUNTRY_DAILY_BUDGET` (10000 sends a day per calling code; 0 = none).
     pub country_daily: u64,
     /// `COUNTRY_DAILY_BUDGETS`: per calling code overrides, `255:2000,1:50000`.
@@ -78,6 +87,14 @@ impl Default for Limits {
             check_ip: Rate { limit: 30, window: 60 },
             verify_failures: Rate {
                 limit: 10,
+                window: 3600,
+            },
+            verify_failures_device: Rate {
+                limit: 10,
+                window: 3600,
+            },
+            verify_failures_ip: Rate {
+                limit: 20,
                 window: 3600,
             },
             country_daily: 10_000,
@@ -161,6 +178,8 @@ impl Limits {
             device: rate("LIMIT_SENDS_PER_DEVICE", d.device)?,
             check_ip: rate("LIMIT_CHECKS_PER_IP", d.check_ip)?,
             verify_failures: rate("LIMIT_VERIFY_FAILURES_PER_PHONE", d.verify_failures)?,
+            verify_failures_device: rate("LIMIT_VERIFY_FAILURES_PER_DEVICE", d.verify_failures_device)?,
+            verify_failures_ip: rate("LIMIT_VERIFY_FAILURES_PER_IP", d.verify_failures_ip)?,
             country_daily: num(get, "COUNTRY_DAILY_BUDGET", d.country_daily)?,
             country_daily_overrides: overrides,
             allowed_countries: allowed,
@@ -195,6 +214,8 @@ pub enum Rule {
     Device,
     CheckIp,
     VerifyFailures,
+    VerifyFailuresDevice,
+    VerifyFailuresIp,
     CountryDaily,
     CountryBreaker,
     ApiKeyRequests,
@@ -209,6 +230,8 @@ impl Rule {
             Rule::Device => "device",
             Rule::CheckIp => "check_ip",
             Rule::VerifyFailures => "verify_failures",
+            Rule::VerifyFailuresDevice => "verify_failures_device",
+            Rule::VerifyFailuresIp => "verify_failures_ip",
             Rule::CountryDaily => "country_daily",
             Rule::CountryBreaker => "country_breaker",
             Rule::ApiKeyRequests => "api_key_requests",
@@ -238,16 +261,30 @@ impl Counter {
         }
     }
 
-    /// The write that uses one unit, refused at the limit. Counters live a
-    /// little past their window (daily counters a week, for the breaker).
-    pub fn increment(&self, keep_for: i64) -> Write {
+    /// The write that uses `n` units, refused when they would take the
+    /// counter past its limit. Counters live a little past their window
+    /// (daily counters a week, for the breaker).
+    pub fn increment(&self, n: u64, keep_for: i64) -> Write {
         Write::Update {
             key: self.key.clone(),
             ops: vec![
-                Update::add("count", 1),
+                Update::add("count", i64::try_from(n).unwrap_or(i64::MAX)),
                 Update::set(EXPIRES_AT, self.window_end.max(0) + keep_for),
             ],
-            cond: Some(self.below_limit()),
+            cond: Some(self.room_for(n)),
+        }
+    }
+
+    /// The write that counts `n` units whatever the count (failures are
+    /// counted even past the limit).
+    pub fn record(&self, n: u64) -> Write {
+        Write::Update {
+            key: self.key.clone(),
+            ops: vec![
+                Update::add("count", i64::try_from(n).unwrap_or(i64::MAX)),
+                Update::set(EXPIRES_AT, self.window_end.max(0) + 60),
+            ],
+            cond: None,
         }
     }
 
@@ -255,14 +292,27 @@ impl Counter {
     pub fn check(&self) -> Write {
         Write::Check {
             key: self.key.clone(),
-            cond: self.below_limit(),
+            cond: self.room_for(1),
         }
     }
 
-    fn below_limit(&self) -> Cond {
+    /// The check that `n` more units fit below the limit.
+    pub fn check_room(&self, n: u64) -> Write {
+        Write::Check {
+            key: self.key.clone(),
+            cond: self.room_for(n),
+        }
+    }
+
+    /// The counter is at most `limit - n` (missing counts as 0); never true
+    /// when `n` exceeds the limit.
+    fn room_for(&self, n: u64) -> Cond {
+        if n > self.limit {
+            return Cond::Exists.and(Cond::NotExists);
+        }
         Cond::NotExists
             .or(Cond::AttrNotExists("count".into()))
-            .or(Cond::lt("count", self.limit))
+            .or(Cond::le("count", self.limit - n))
     }
 
     /// Whether a stored counter item is at its limit.
@@ -277,6 +327,105 @@ impl Counter {
         Error::RateLimited {
             retry_after: (self.window_end - now).max(1) as u64,
         }
+    }
+}
+
+/// How a [`Guard`] uses one counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Use {
+    /// Counts `n` sends; refused when that would pass the limit.
+    Count(u64),
+    /// Refused when the counter is at its limit; counts nothing.
+    Check,
+    /// Not a refusal: whether `n` more failures fit in the budget. When they
+    /// do not, the caller opens a session with one attempt instead.
+    Room(u64),
+}
+
+impl Use {
+    /// Two uses of one counter as one: counts add up, a count implies the
+    /// check, and of two room checks the larger one stands.
+    fn merge(self, other: Use) -> Use {
+        match (self, other) {
+            (Use::Count(a), Use::Count(b)) => Use::Count(a.saturating_add(b)),
+            (Use::Count(n), _) | (_, Use::Count(n)) => Use::Count(n),
+            (Use::Check, _) | (_, Use::Check) => Use::Check,
+            (Use::Room(a), Use::Room(b)) => Use::Room(a.max(b)),
+        }
+    }
+}
+
+/// The counters one request uses, at most one write per counter item: a
+/// transaction may not hold two writes to one item (DynamoDB refuses it),
+/// so a second use of a counter — two phone channels to one number, two
+/// numbers of one country — merges into the first (`ADD n`).
+#[derive(Clone, Debug, Default)]
+pub struct Guard {
+    uses: Vec<(Counter, Use)>,
+}
+
+impl Guard {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a use of `counter`, merged with an earlier use of the same item.
+    pub fn add(&mut self, counter: Counter, used: Use) {
+        match self.uses.iter_mut().find(|(c, _)| c.key == counter.key) {
+            Some((_, u)) => *u = u.merge(used),
+            None => self.uses.push((counter, used)),
+        }
+    }
+
+    /// Every use of `other`, merged in.
+    pub fn extend(&mut self, other: Guard) {
+        for (c, u) in other.uses {
+            self.add(c, u);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.uses.is_empty()
+    }
+
+    pub fn uses(&self) -> &[(Counter, Use)] {
+        &self.uses
+    }
+
+    /// The guard without its room checks (for the retry that opens a
+    /// one-attempt session).
+    pub fn without_room(&self) -> Guard {
+        Guard {
+            uses: self
+                .uses
+                .iter()
+                .filter(|(_, u)| !matches!(u, Use::Room(_)))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// One write per counter, in the order of [`Guard::uses`].
+    pub fn writes(&self) -> Vec<Write> {
+        self.uses
+            .iter()
+            .map(|(c, u)| match u {
+                // Daily counters stay a week longer: they are the breaker's history.
+                Use::Count(n) => c.increment(*n, if c.rule == Rule::CountryDaily { 8 * DAY } else { 60 }),
+                Use::Check => c.check(),
+                Use::Room(n) => c.check_room(*n),
+            })
+            .collect()
+    }
+
+    /// The use whose write failed in a transaction where the guard's writes
+    /// start at `offset`.
+    pub fn failed(&self, e: &crate::table::TableError, offset: usize) -> Option<&(Counter, Use)> {
+        self.uses
+            .iter()
+            .enumerate()
+            .find(|(i, _)| e.failed_at(offset + i))
+            .map(|(_, u)| u)
     }
 }
 
@@ -401,6 +550,45 @@ mod tests {
         let c = Counter::new(Rule::Phone, "+255745051250", Rate { limit: 5, window: 300 }, 1_000_123);
         assert_eq!(c.window_end, 1_000_200);
         assert!(matches!(c.refusal(1_000_150), Error::RateLimited { retry_after: 50 }));
+    }
+
+    #[test]
+    fn a_guard_merges_uses_of_one_counter_into_one_write() {
+        let rate = Rate { limit: 5, window: 300 };
+        let c = |s: &str| Counter::new(Rule::Phone, s, rate, 1_000);
+        let mut g = Guard::new();
+        g.add(c("a"), Use::Count(1));
+        g.add(c("b"), Use::Check);
+        g.add(c("a"), Use::Count(2));
+        g.add(c("b"), Use::Count(1));
+        g.add(c("r"), Use::Room(3));
+        g.add(c("r"), Use::Room(1));
+        let uses: Vec<Use> = g.uses().iter().map(|(_, u)| *u).collect();
+        assert_eq!(uses, [Use::Count(3), Use::Count(1), Use::Room(3)]);
+        assert_eq!(g.writes().len(), 3);
+        let keys: std::collections::HashSet<_> = g.writes().iter().filter_map(Write::key).collect();
+        assert_eq!(keys.len(), 3, "one write per item");
+        assert_eq!(g.without_room().uses().len(), 2);
+    }
+
+    #[test]
+    fn a_count_of_n_fits_only_when_n_more_stay_within_the_limit() {
+        let c = Counter::new(Rule::Phone, "a", Rate { limit: 5, window: 300 }, 0);
+        let item = |n: u64| {
+            let mut i = crate::table::Item::new();
+            i.insert("count".into(), Value::from(n));
+            i
+        };
+        let fits = |w: Write, n: u64| match w {
+            Write::Update { cond: Some(c), .. } | Write::Check { cond: c, .. } => {
+                crate::memory::eval(&c, Some(&item(n)))
+            }
+            _ => false,
+        };
+        assert!(fits(c.increment(2, 60), 3) && !fits(c.increment(2, 60), 4));
+        assert!(fits(c.check(), 4) && !fits(c.check(), 5));
+        assert!(fits(c.check_room(3), 2) && !fits(c.check_room(3), 3));
+        assert!(!fits(c.increment(6, 60), 0), "more than the limit never fits");
     }
 
     #[test]

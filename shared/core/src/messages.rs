@@ -209,6 +209,49 @@ pub fn invite_sms(locale: &str, link: &str) -> String {
     invite_words(Lang::from_locale(locale)).replace("{link}", link)
 }
 
+/// The words of a notice in one language: a subject and a sentence, GSM-7
+/// only (the same sentence goes by SMS). Never a code or a sign-in link.
+fn notice_words(lang: Lang, notice: crate::sender::Notice) -> (&'static str, &'static str) {
+    use crate::sender::Notice;
+    match (lang, notice) {
+        (Lang::En, Notice::PinReset) => (
+            "Your Nambari PIN was reset",
+            "Your Nambari PIN was reset and your other devices were signed out. If this was not you, contact support.",
+        ),
+        (Lang::Fr, Notice::PinReset) => (
+            "Votre code PIN Nambari a ete reinitialise",
+            "Votre code PIN Nambari a ete reinitialise et vos autres appareils deconnectes. Si ce n'est pas vous, contactez le support.",
+        ),
+        (Lang::Sw, Notice::PinReset) => (
+            "PIN yako ya Nambari imebadilishwa",
+            "PIN yako ya Nambari imebadilishwa na vifaa vyako vingine vimetolewa. Kama si wewe, wasiliana na msaada.",
+        ),
+    }
+}
+
+/// The text of a notice SMS.
+pub fn notice_sms(locale: &str, notice: crate::sender::Notice) -> String {
+    notice_words(Lang::from_locale(locale), notice).1.to_owned()
+}
+
+/// A notice email: subject, plain text and HTML.
+pub fn notice_email(locale: &str, notice: crate::sender::Notice) -> Email {
+    let lang = Lang::from_locale(locale);
+    let (subject, text) = notice_words(lang, notice);
+    let html = format!(
+        "<!doctype html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\"><title>{subject}</title></head>\
+         <body style=\"font-family:sans-serif\">\n<p>{text}</p>\n</body></html>\n",
+        lang = lang.code(),
+        subject = html_escape(subject),
+        text = html_escape(text),
+    );
+    Email {
+        subject: subject.to_owned(),
+        text: format!("{text}\n"),
+        html,
+    }
+}
+
 fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -298,6 +341,20 @@ mod tests {
             let text = invite_sms(lang.code(), &link);
             assert!(text.ends_with(&link), "{text}");
             assert!(gsm7_septets(&text).is_some_and(|n| n <= 160), "{lang:?}: {text}");
+        }
+    }
+
+    #[test]
+    fn every_notice_is_gsm7_fits_one_segment_and_carries_no_digits_or_links() {
+        for lang in Lang::ALL {
+            let sms = notice_sms(lang.code(), crate::sender::Notice::PinReset);
+            assert!(gsm7_septets(&sms).is_some_and(|n| n <= 160), "{lang:?}: {sms}");
+            assert!(
+                !sms.chars().any(|c| c.is_ascii_digit()) && !sms.contains("http"),
+                "{sms}"
+            );
+            let email = notice_email(lang.code(), crate::sender::Notice::PinReset);
+            assert!(email.html.contains(&html_escape(&sms)), "{lang:?}");
         }
     }
 

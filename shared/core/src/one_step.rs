@@ -1,5 +1,5 @@
-//! The one-step flow of `otp-trigger-verify-tokens.txt`: phone → code →
-//! tokens, creating the user on first use (`is_new_user`). No checkToken:
+//! The one-step flow: phone → code → tokens, creating the user on first use
+//! (`is_new_user`), in snake_case. No checkToken:
 //! the latest code for the phone is the only valid one, and 5 wrong codes
 //! end it. Send limits, the failure budget and test numbers apply as in
 //! the main flow.
@@ -91,12 +91,15 @@ pub async fn trigger(
     })
 }
 
-/// `POST /auth/otp/verify`, snake_case as in the reference.
+/// `POST /auth/otp/verify`, snake_case like the rest of the one-step
+/// flow. A web session gets its refresh token and deviceToken as cookies
+/// only: `refresh_token` and `device_token` are then null.
 #[derive(Debug, Serialize)]
 pub struct OneStepTokens {
     pub user_id: UserId,
     pub access_token: String,
-    pub refresh_token: String,
+    pub refresh_token: Option<String>,
+    pub device_token: Option<String>,
     pub is_new_user: bool,
     pub access_token_expires_at: String,
     pub refresh_token_expires_at: String,
@@ -110,6 +113,8 @@ pub struct OneStepVerifyInput<'a> {
     pub device_id: Option<&'a str>,
     pub device_name: Option<&'a str>,
     pub platform: Option<&'a str>,
+    /// The client's IP, whose failure budget a wrong code spends.
+    pub ip: Option<&'a str>,
 }
 
 /// Checks the latest code for the phone, creates the user if there is
@@ -139,6 +144,7 @@ pub async fn verify(app: &App, input: OneStepVerifyInput<'_>) -> Result<OneStepT
         None,
         &code,
         vec![phone_key(phone.e164())],
+        input.ip,
     )
     .await
     .map_err(|e| match e {
@@ -223,10 +229,16 @@ pub async fn verify(app: &App, input: OneStepVerifyInput<'_>) -> Result<OneStepT
         }
     };
     info!(user = %user.id, sid = %tokens.session.sid, new = is_new, "signed in (one-step)");
+    let web = tokens.session.platform == Some(crate::repo::Platform::Web);
     Ok(OneStepTokens {
         user_id: user.id.clone(),
         access_token: tokens.access_token.clone(),
-        refresh_token: tokens.refresh_token.expose().to_owned(),
+        refresh_token: (!web).then(|| tokens.refresh_token.expose().to_owned()),
+        device_token: tokens
+            .device_token
+            .as_ref()
+            .filter(|_| !web)
+            .map(|t| t.expose().to_owned()),
         is_new_user: is_new,
         access_token_expires_at: fmt_time(now + tokens.expires_in),
         refresh_token_expires_at: fmt_time(now + REFRESH_TTL),

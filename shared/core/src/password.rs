@@ -1,12 +1,14 @@
 //! Password sign-in with the device check, device verification, and the
-//! forgot-password flow (endpoint contract §7, §9–§11).
+//! forgot-password flow.
 //!
-//! A password is never enough on a device the user has not signed in on
-//! (or not for `DEVICE_TRUST_DAYS`): the right password there opens a
-//! `device` OTP session and answers `VERIFY_DEVICE`; the code completes the
-//! sign-in and the device becomes known. A SIM-swapper who also knows the
-//! password still needs the phone; a phished password alone is useless on
-//! the attacker's device.
+//! A password is never enough on a device the account does not know: the
+//! right password there opens a `device` OTP session and answers
+//! `VERIFY_DEVICE`; the code completes the sign-in and the device becomes
+//! known. A device is known only when it presents the deviceToken it got
+//! the last time it proved a code (the deviceId is a name the client
+//! chose, which anyone can repeat), so a phished password and the victim's
+//! deviceId are useless on the attacker's device. Google and Apple sign-in
+//! ([`crate::oauth`]) use the same check.
 
 use serde_json::Value;
 use tracing::info;
@@ -23,6 +25,7 @@ use crate::events::{Event, EventType, emit};
 use crate::ids::UserId;
 use crate::mask::mask_phone;
 use crate::otp::OtpCode;
+use crate::repo::Platform;
 use crate::repo::{Credentials, User, cred_key, device_key, from_item, jti_key, lock_key, to_item, user_key};
 use crate::table::{Cond, EXPIRES_AT, Item, Update, Write};
 use crate::tokens::{Claims, TokenKind};
@@ -54,15 +57,17 @@ pub struct PasswordLoginInput<'a> {
     pub check_token: Option<&'a str>,
     pub password: Option<&'a str>,
     pub device_id: Option<&'a str>,
+    /// The device's proof that it is known (body `deviceToken`, or the web cookie).
+    pub device_token: Option<&'a str>,
     pub device_name: Option<&'a str>,
     pub platform: Option<&'a str>,
     pub locale: String,
     pub ip: Option<&'a str>,
 }
 
-/// What a right password led to.
+/// What a right first factor (password, Google, Apple) led to.
 #[derive(Debug)]
-pub enum PasswordLogin {
+pub enum SignIn {
     /// A known device: signed in.
     SignedIn { user: Box<User>, tokens: Box<Tokens> },
     /// An unknown device: a code went to the phone.
@@ -70,12 +75,14 @@ pub enum PasswordLogin {
         device_verification_token: String,
         masked_destination: String,
         sandbox_otp: Option<String>,
+        /// The platform the sign-in named (for the web cookie of the answer).
+        platform: Option<Platform>,
     },
 }
 
 /// `POST /auth/login/password`. Consumes the checkToken. An unknown user
 /// or an account without a password costs the time of a wrong password.
-pub async fn login(app: &App, input: PasswordLoginInput<'_>) -> Result<PasswordLogin> {
+pub async fn login(app: &App, input: PasswordLoginInput<'_>) -> Result<SignIn> {
     let now = app.now();
     let (mut claims, mut password, mut extras) = (None, None, None);
     all_fields([
@@ -106,44 +113,75 @@ pub async fn login(app: &App, input: PasswordLoginInput<'_>) -> Result<PasswordL
     let user: Option<User> = found.next().flatten().map(from_item).transpose()?;
     let creds: Credentials = found.next().flatten().map(from_item).transpose()?.unwrap_or_default();
     let lock_item = found.next().flatten();
-    let known_device = found.next().flatten().is_some();
+    let known_device = crate::auth::device_proven(found.next().flatten(), input.device_token)?;
     let Some(user) = user else {
         verify_secret(app, &password, None).await?;
         return Err(Error::InvalidCredentials);
     };
-    let lock = Lockout::password(app, &user.id);
-    lock.check(lock_item.as_ref(), now)?;
     if user.blocked || blocked_until(app, &user).is_some() {
         // Before the password check, so the answer says nothing about it.
         verify_secret(app, &password, None).await?;
         return Err(Error::AccountBlocked);
     }
-    if creds.password_hash.is_none() {
+    let Some(hash) = creds.password_hash else {
         verify_secret(app, &password, None).await?;
         return Err(Error::PasswordNotSet);
-    }
-    if !verify_secret(app, &password, creds.password_hash.as_deref()).await? {
+    };
+    let lock = Lockout::password(app, &user.id);
+    let slot = lock.take(app, lock_item).await?;
+    if !verify_secret(app, &password, Some(&hash)).await? {
         info!(user = %user.id, "wrong password");
-        return Err(lock.fail(app, lock_item.as_ref()).await);
+        return Err(lock.fail(app, &slot).await);
     }
+    lock.still_held(app, &slot)?;
+    let device = DeviceInfo {
+        device_id: body.did.clone(),
+        device_name,
+        platform,
+    };
     let consume = use_jti(&claims.jti, claims.exp, now)?;
     let clear = lock.clear();
     if known_device {
-        let device = DeviceInfo {
-            device_id: body.did.clone(),
-            device_name,
-            platform,
-        };
         let (writes, tokens) = session_writes(app, &user, &device, vec!["pwd".into()], now)?;
         let mut all = vec![consume, clear];
         all.extend(writes);
         app.db.transact(all).await.map_err(consumed_err)?;
         info!(user = %user.id, sid = %tokens.session.sid, "signed in with a password");
-        return Ok(PasswordLogin::SignedIn {
+        return Ok(SignIn::SignedIn {
             user: Box::new(user),
             tokens: Box::new(tokens),
         });
     }
+    let check = DeviceCheck {
+        user: &user,
+        device,
+        first_factor: "pwd",
+        locale: input.locale,
+        ip: input.ip,
+        check_jti: &claims.jti,
+    };
+    device_check(app, check, vec![consume, clear]).await
+}
+
+/// A right first factor (password, Google or Apple) on a device the account
+/// does not know: what the code to the phone must complete.
+pub(crate) struct DeviceCheck<'a> {
+    pub user: &'a User,
+    pub device: DeviceInfo,
+    /// The first factor's `amr` (`pwd`, `oauth_google`, …).
+    pub first_factor: &'static str,
+    pub locale: String,
+    pub ip: Option<&'a str>,
+    /// The checkToken the sign-in consumes (given back when the code
+    /// cannot be delivered).
+    pub check_jti: &'a str,
+}
+
+/// Sends the device-verification code (in one transaction with `before`,
+/// whose write 0 consumes the checkToken) and answers `VERIFY_DEVICE`.
+pub(crate) async fn device_check(app: &App, c: DeviceCheck<'_>, before: Vec<Write>) -> Result<SignIn> {
+    let now = app.now();
+    let user = c.user;
     let opened = open_otp(
         app,
         NewOtp {
@@ -151,18 +189,18 @@ pub async fn login(app: &App, input: PasswordLoginInput<'_>) -> Result<PasswordL
             phone: &user.phone,
             country: &user.country,
             user_id: Some(user.id.clone()),
-            device_id: &body.did,
+            device_id: &c.device.device_id,
             channel: primary_channel(app),
             destination: user.phone.clone(),
-            locale: input.locale,
-            ip: input.ip,
+            locale: c.locale,
+            ip: c.ip,
             max_attempts: None,
         },
-        vec![consume, clear],
+        before,
         |e| e.failed_at(0).then_some(Error::TokenAlreadyUsed),
         // A failed send gives the checkToken back.
         vec![Write::Delete {
-            key: jti_key(&claims.jti),
+            key: jti_key(c.check_jti),
             cond: None,
         }],
     )
@@ -170,8 +208,9 @@ pub async fn login(app: &App, input: PasswordLoginInput<'_>) -> Result<PasswordL
     let dv = DeviceVerificationBody {
         phone: user.phone.clone(),
         uid: user.id.clone(),
-        dname: device_name,
-        plt: platform,
+        dname: c.device.device_name,
+        plt: c.device.platform,
+        first: Some(c.first_factor.to_owned()),
     };
     let (device_verification_token, _) = app.keys.issue_with_jti(
         TokenKind::DeviceVerification,
@@ -180,11 +219,12 @@ pub async fn login(app: &App, input: PasswordLoginInput<'_>) -> Result<PasswordL
         dv,
         now,
     )?;
-    info!(user = %user.id, "password right on an unknown device: code sent");
-    Ok(PasswordLogin::VerifyDevice {
+    info!(user = %user.id, factor = c.first_factor, "first factor right on an unknown device: code sent");
+    Ok(SignIn::VerifyDevice {
         device_verification_token,
         masked_destination: mask_phone(&user.phone),
         sandbox_otp: app.settings.sandbox.then(|| opened.code.expose().to_owned()),
+        platform: c.device.platform,
     })
 }
 
@@ -195,7 +235,12 @@ fn parse_code(otp: Option<&str>) -> Result<OtpCode> {
 /// `POST /account/device/verify`: the code sent after a right password on
 /// an unknown device. Consumes the deviceVerificationToken; the device
 /// becomes known.
-pub async fn verify_device(app: &App, token: Option<&str>, otp: Option<&str>) -> Result<(User, Tokens)> {
+pub async fn verify_device(
+    app: &App,
+    token: Option<&str>,
+    otp: Option<&str>,
+    ip: Option<&str>,
+) -> Result<(User, Tokens)> {
     let now = app.now();
     let (mut tok, mut code) = (None, None);
     all_fields([
@@ -214,6 +259,7 @@ pub async fn verify_device(app: &App, token: Option<&str>, otp: Option<&str>) ->
         Some(&claims.jti),
         &code,
         vec![user_key(&b.uid)],
+        ip,
     )
     .await?;
     let user: User = checked
@@ -232,7 +278,8 @@ pub async fn verify_device(app: &App, token: Option<&str>, otp: Option<&str>) ->
         device_name: b.dname.clone(),
         platform: b.plt,
     };
-    let amr = vec!["pwd".to_owned(), checked.session.channel.amr().to_owned()];
+    let first = b.first.clone().unwrap_or_else(|| "pwd".to_owned());
+    let amr = vec![first, checked.session.channel.amr().to_owned()];
     let (writes, tokens) = session_writes(app, &user, &device, amr, now)?;
     let mut all = vec![checked.consume];
     all.extend(writes);
@@ -314,7 +361,7 @@ pub async fn forgot_initiate(
 }
 
 /// `POST /auth/password/forgot/verify-otp`: the code → a resetToken (10 min).
-pub async fn forgot_verify(app: &App, temp_token: Option<&str>, otp: Option<&str>) -> Result<String> {
+pub async fn forgot_verify(app: &App, temp_token: Option<&str>, otp: Option<&str>, ip: Option<&str>) -> Result<String> {
     let now = app.now();
     let (mut tok, mut code) = (None, None);
     all_fields([
@@ -335,6 +382,7 @@ pub async fn forgot_verify(app: &App, temp_token: Option<&str>, otp: Option<&str
         Some(&claims.jti),
         &code,
         Vec::new(),
+        ip,
     )
     .await?;
     app.db.transact(vec![checked.consume]).await.map_err(consumed_err)?;

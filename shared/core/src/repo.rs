@@ -10,7 +10,8 @@
 //! | refresh-token hash | `RT#<sha256>` | `RT` |
 //! | credentials (password and PIN hashes) | `USER#<id>` | `CRED` |
 //! | known device | `USER#<id>` | `DEVICE#<sha256(deviceId)>` |
-//! | lockout (password, PIN) | `LOCK#<kind>#<user id>` | `LOCK` |
+//! | lockout slots (password, PIN) | `LOCK#<kind>#<user id>` | `LOCK` |
+//! | OAuth link nonce (single use) | `NONCE#<sha256(nonce)>` | `NONCE` |
 //! | username → user (unique) | `USERNAME#<lowercase>` | `USERNAME` |
 //! | email → user (unique) | `EMAIL#<lowercase>` | `EMAIL` |
 //! | OAuth subject → user (unique) | `OAUTH#<provider>#<sub>` | `OAUTH` |
@@ -67,6 +68,12 @@ pub fn email_key(lowercase: &str) -> Key {
 }
 pub fn oauth_key(provider: &str, sub: &str) -> Key {
     Key::new(format!("OAUTH#{provider}#{sub}"), "OAUTH")
+}
+/// A nonce issued for linking a provider, by its hash (the nonce itself
+/// goes to the provider and comes back inside the idToken).
+pub fn nonce_key(nonce: &str) -> Key {
+    let h = hex::encode(crate::crypto::sha256(nonce.as_bytes()));
+    Key::new(format!("NONCE#{h}"), "NONCE")
 }
 /// The sort-key prefix of a user's sessions.
 pub const SESSION_PREFIX: &str = "SESSION#";
@@ -239,7 +246,11 @@ pub struct OtpSession {
     pub destination: String,
     /// HMAC-SHA256(pepper, session_id ‖ code), hex.
     pub code_hash: String,
-    pub attempts: u32,
+    /// Wrong codes still allowed. A check takes one (a conditional `ADD
+    /// -1` while it is above 0) *before* it compares the code, so however
+    /// many checks arrive at once, no more codes are compared than the
+    /// session allows; a right code then consumes the session.
+    pub attempts_left: u32,
     pub resends: u32,
     pub sent_at: i64,
     pub code_expires_at: i64,
@@ -247,17 +258,6 @@ pub struct OtpSession {
     #[serde(default)]
     pub consumed: bool,
     pub locale: String,
-    /// Wrong codes that end this session (`OTP_MAX_ATTEMPTS` unless the flow
-    /// sets its own, e.g. 5 for the one-step flow).
-    #[serde(default)]
-    pub max_attempts: Option<u32>,
-}
-
-impl OtpSession {
-    /// The wrong-code budget of this session.
-    pub fn max_attempts(&self, default: u32) -> u32 {
-        self.max_attempts.unwrap_or(default)
-    }
 }
 
 /// One device's sign-in: the family of its rotating refresh tokens.
@@ -311,13 +311,19 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-/// A device the user has signed in on; unknown again once `expires_at`
-/// (last seen + `DEVICE_TRUST_DAYS`) has passed.
+/// A device the user has proved a code on; unknown again once
+/// `expires_at` (last seen + `DEVICE_TRUST_DAYS`) has passed. The deviceId
+/// is a name the client chose, so it proves nothing: the device is known
+/// only to a request that presents the deviceToken whose hash is here.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct KnownDevice {
     pub device_id: String,
     pub last_seen: i64,
     pub expires_at: i64,
+    /// SHA-256 of the device's current deviceToken (none on devices
+    /// recorded before deviceTokens: they are unknown again).
+    #[serde(default)]
+    pub token_hash: Option<String>,
 }
 
 /// A refresh token's hash and its state in the family.

@@ -45,6 +45,33 @@ pub struct InviteMessage {
     pub locale: String,
 }
 
+/// What a notice tells the user. Never a code or a link that signs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// The PIN was reset with codes to the email and the phone; every
+    /// other session ended.
+    PinReset,
+}
+
+impl Notice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Notice::PinReset => "pin_reset",
+        }
+    }
+}
+
+/// A security notice to one of the user's channels.
+#[derive(Debug, Clone)]
+pub struct NoticeMessage {
+    /// SMS or email.
+    pub pipe: Pipe,
+    /// E.164 number or email address.
+    pub to: String,
+    pub notice: Notice,
+    pub locale: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("delivery over {pipe:?} failed: {reason}")]
 pub struct SendError {
@@ -62,6 +89,14 @@ pub trait Sender: Send + Sync {
         Err(SendError {
             pipe: msg.pipe,
             reason: "this sender does not send invites".into(),
+        })
+    }
+
+    /// Sends a security notice; senders that cannot refuse it.
+    async fn send_notice(&self, msg: &NoticeMessage) -> Result<(), SendError> {
+        Err(SendError {
+            pipe: msg.pipe,
+            reason: "this sender does not send notices".into(),
         })
     }
 }
@@ -92,6 +127,15 @@ impl Sender for ConsoleSender {
         );
         Ok(())
     }
+
+    async fn send_notice(&self, msg: &NoticeMessage) -> Result<(), SendError> {
+        let to = match msg.pipe {
+            Pipe::Email => mask_email(&msg.to),
+            _ => mask_phone(&msg.to),
+        };
+        eprintln!("[notice] {} to {to}: {}", msg.pipe.as_str(), msg.notice.as_str());
+        Ok(())
+    }
 }
 
 /// A sender that records messages (tests).
@@ -99,6 +143,7 @@ impl Sender for ConsoleSender {
 pub struct RecordingSender {
     pub sent: std::sync::Mutex<Vec<OtpMessage>>,
     pub invites: std::sync::Mutex<Vec<InviteMessage>>,
+    pub notices_sent: std::sync::Mutex<Vec<NoticeMessage>>,
     /// Pipes that fail.
     pub failing: std::sync::Mutex<Vec<Pipe>>,
 }
@@ -106,6 +151,10 @@ pub struct RecordingSender {
 impl RecordingSender {
     pub fn messages(&self) -> Vec<OtpMessage> {
         self.sent.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    pub fn notices(&self) -> Vec<NoticeMessage> {
+        self.notices_sent.lock().map(|v| v.clone()).unwrap_or_default()
     }
 
     /// The code of the last message sent to `to`.
@@ -122,17 +171,23 @@ impl RecordingSender {
             f.push(pipe);
         }
     }
+
+    /// The error of a send over a pipe set to fail.
+    fn refuse_failing(&self, pipe: Pipe) -> Result<(), SendError> {
+        if self.failing.lock().map(|f| f.contains(&pipe)).unwrap_or(false) {
+            return Err(SendError {
+                pipe,
+                reason: "failing on purpose".into(),
+            });
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl Sender for RecordingSender {
     async fn send(&self, msg: &OtpMessage) -> Result<(), SendError> {
-        if self.failing.lock().map(|f| f.contains(&msg.pipe)).unwrap_or(false) {
-            return Err(SendError {
-                pipe: msg.pipe,
-                reason: "failing on purpose".into(),
-            });
-        }
+        self.refuse_failing(msg.pipe)?;
         if let Ok(mut v) = self.sent.lock() {
             v.push(msg.clone());
         }
@@ -140,13 +195,16 @@ impl Sender for RecordingSender {
     }
 
     async fn send_invite(&self, msg: &InviteMessage) -> Result<(), SendError> {
-        if self.failing.lock().map(|f| f.contains(&msg.pipe)).unwrap_or(false) {
-            return Err(SendError {
-                pipe: msg.pipe,
-                reason: "failing on purpose".into(),
-            });
-        }
+        self.refuse_failing(msg.pipe)?;
         if let Ok(mut v) = self.invites.lock() {
+            v.push(msg.clone());
+        }
+        Ok(())
+    }
+
+    async fn send_notice(&self, msg: &NoticeMessage) -> Result<(), SendError> {
+        self.refuse_failing(msg.pipe)?;
+        if let Ok(mut v) = self.notices_sent.lock() {
             v.push(msg.clone());
         }
         Ok(())
@@ -187,6 +245,16 @@ impl Sender for MultiSender {
     async fn send_invite(&self, msg: &InviteMessage) -> Result<(), SendError> {
         match self.route(msg.pipe) {
             Some(sender) => sender.send_invite(msg).await,
+            None => Err(SendError {
+                pipe: msg.pipe,
+                reason: "no sender is configured for this pipe".into(),
+            }),
+        }
+    }
+
+    async fn send_notice(&self, msg: &NoticeMessage) -> Result<(), SendError> {
+        match self.route(msg.pipe) {
+            Some(sender) => sender.send_notice(msg).await,
             None => Err(SendError {
                 pipe: msg.pipe,
                 reason: "no sender is configured for this pipe".into(),

@@ -28,6 +28,8 @@ pub enum TokenKind {
     Reset,
     DeviceVerification,
     StepUp,
+    /// Carries the two code sessions of a PIN recovery (email and phone).
+    PinRecovery,
 }
 
 impl TokenKind {
@@ -41,6 +43,7 @@ impl TokenKind {
             TokenKind::Reset => 600,
             TokenKind::DeviceVerification => 900,
             TokenKind::StepUp => 300,
+            TokenKind::PinRecovery => 900,
         }
     }
 
@@ -318,6 +321,45 @@ impl fmt::Debug for RefreshToken {
     }
 }
 
+/// The proof that a device is known to an account: 256 random bits
+/// (base64url, 43 characters) handed to the device when it proves a code,
+/// stored only as its SHA-256 on the known-device item, bound to the user
+/// and the deviceId, and rotated at every sign-in on the device.
+pub struct DeviceToken(SecretString);
+
+impl DeviceToken {
+    pub fn generate() -> Result<Self> {
+        Ok(Self(SecretString::from(b64url(&random_bytes::<32>()?))))
+    }
+
+    /// A token a client presented; `None` when it is not one's shape (a
+    /// malformed token makes the device unknown, it is not an error).
+    pub fn parse(s: &str) -> Option<Self> {
+        (s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+            .then(|| Self(SecretString::from(s.to_owned())))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    /// The SHA-256 (hex) that is stored instead of the token.
+    pub fn hash(&self) -> String {
+        hex::encode(sha256(self.expose().as_bytes()))
+    }
+
+    /// Whether this token's hash is `stored` (compared in constant time).
+    pub fn matches(&self, stored: &str) -> bool {
+        crate::crypto::ct_eq(self.hash().as_bytes(), stored.as_bytes())
+    }
+}
+
+impl fmt::Debug for DeviceToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DeviceToken(***)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,5 +430,16 @@ mod tests {
         assert!(RefreshToken::parse(t.expose()).is_ok());
         assert!(RefreshToken::parse("short").is_err());
         assert_eq!(format!("{t:?}"), "RefreshToken(***)");
+    }
+
+    #[test]
+    fn device_tokens_are_opaque_and_match_only_their_hash() {
+        let t = DeviceToken::generate().unwrap_or_else(|e| unreachable!("{e}"));
+        let again = DeviceToken::parse(t.expose()).unwrap_or_else(|| unreachable!());
+        assert!(again.matches(&t.hash()));
+        let other = DeviceToken::generate().unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(!other.matches(&t.hash()));
+        assert!(DeviceToken::parse("not a token").is_none());
+        assert_eq!(format!("{t:?}"), "DeviceToken(***)");
     }
 }

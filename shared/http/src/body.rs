@@ -119,6 +119,12 @@ pub fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// The deviceToken a sign-in presents: the body's `deviceToken`, else the
+/// web cookie.
+pub fn device_token<'a>(req: &'a Request, from_body: Option<&'a str>) -> Option<&'a str> {
+    from_body.or_else(|| cookie(req, crate::envelope::DEVICE_COOKIE))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,9 @@
 
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use lambda_http::Body as LambdaBody;
+use nambari_core::auth::Tokens;
+use nambari_core::repo::{Platform, User};
+use nambari_core::tokens::REFRESH_TTL;
 use nambari_core::{App, Error};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -126,36 +129,83 @@ pub fn respond(app: &App, result: Result<Response, Error>) -> Response {
     }
 }
 
-/// The cookie that carries web clients' refresh tokens (SPEC §3).
+/// The cookie that carries web clients' refresh tokens.
 pub const REFRESH_COOKIE: &str = "nambari_rt";
+/// The cookie that carries web clients' deviceTokens.
+pub const DEVICE_COOKIE: &str = "nambari_dt";
 
 /// Adds the refresh-token cookie for a web client (`HttpOnly; Secure;
 /// SameSite=Strict`, scoped to the token endpoints), or clears it on `None`.
 pub fn set_refresh_cookie(res: &mut Response, token: Option<&str>, max_age: i64) {
-    let value = match token {
-        Some(t) => format!(
-            "{REFRESH_COOKIE}={t}; Path=/api/v1/auth/token; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict"
-        ),
-        None => format!("{REFRESH_COOKIE}=; Path=/api/v1/auth/token; Max-Age=0; HttpOnly; Secure; SameSite=Strict"),
+    set_cookie(res, REFRESH_COOKIE, "/api/v1/auth/token", token, max_age);
+}
+
+fn set_cookie(res: &mut Response, name: &str, path: &str, value: Option<&str>, max_age: i64) {
+    let value = match value {
+        Some(t) => format!("{name}={t}; Path={path}; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict"),
+        None => format!("{name}=; Path={path}; Max-Age=0; HttpOnly; Secure; SameSite=Strict"),
     };
     if let Ok(v) = HeaderValue::from_str(&value) {
         res.headers_mut().append(http::header::SET_COOKIE, v);
     }
 }
 
+/// The long-lived tokens of a sign-in as a body carries them: for a web
+/// session none (they live in HttpOnly cookies, out of reach of scripts),
+/// for an app the refresh token and the new deviceToken.
+pub struct BodyTokens {
+    pub refresh_token: Option<String>,
+    pub device_token: Option<String>,
+}
+
+impl BodyTokens {
+    pub fn of(tokens: &Tokens) -> Self {
+        if is_web(tokens) {
+            return Self {
+                refresh_token: None,
+                device_token: None,
+            };
+        }
+        Self {
+            refresh_token: Some(tokens.refresh_token.expose().to_owned()),
+            device_token: tokens.device_token.as_ref().map(|t| t.expose().to_owned()),
+        }
+    }
+}
+
+fn is_web(tokens: &Tokens) -> bool {
+    tokens.session.platform == Some(Platform::Web)
+}
+
+/// For a web session, the cookies of `tokens`: the refresh token (scoped to
+/// the token endpoints) and the deviceToken (scoped to the sign-in routes,
+/// alive `DEVICE_TRUST_DAYS`). Nothing for an app.
+pub fn set_session_cookies(app: &App, res: &mut Response, tokens: &Tokens) {
+    if !is_web(tokens) {
+        return;
+    }
+    set_refresh_cookie(res, Some(tokens.refresh_token.expose()), REFRESH_TTL);
+    if let Some(d) = &tokens.device_token {
+        set_cookie(
+            res,
+            DEVICE_COOKIE,
+            "/api/v1/auth",
+            Some(d.expose()),
+            app.settings.device_trust,
+        );
+    }
+}
+
 /// The `data` every sign-in answers with (`accessToken`, `refreshToken`,
-/// `expiresIn`, `onboarding`, plus `extra` fields), as a 200 with
-/// `message`; a web client (`platform: WEB`) also gets the refresh cookie.
-pub fn signed_in_data(
-    app: &App,
-    message: &str,
-    user: &nambari_core::repo::User,
-    tokens: &nambari_core::auth::Tokens,
-    extra: Value,
-) -> Response {
+/// `deviceToken`, `expiresIn`, `onboarding`, plus `extra` fields), as a 200
+/// with `message`; a web client gets the refresh and device tokens as
+/// cookies, and `null` in their fields.
+pub fn signed_in_data(app: &App, message: &str, user: &User, tokens: &Tokens, extra: Value) -> Response {
+    let body = BodyTokens::of(tokens);
     let mut data = json!({
         "accessToken": tokens.access_token,
-        "refreshToken": tokens.refresh_token.expose(),
+        "refreshToken": body.refresh_token,
+        "deviceToken": body.device_token,
         "expiresIn": tokens.expires_in,
         "onboarding": user.flags(),
     });
@@ -163,12 +213,44 @@ pub fn signed_in_data(
         d.extend(more);
     }
     let mut res = ok(app, message, None, data);
-    if tokens.session.platform == Some(nambari_core::repo::Platform::Web) {
-        set_refresh_cookie(
-            &mut res,
-            Some(tokens.refresh_token.expose()),
-            nambari_core::tokens::REFRESH_TTL,
-        );
-    }
+    set_session_cookies(app, &mut res, tokens);
     res
+}
+
+/// The answer to a first factor (password, Google, Apple): the tokens on a
+/// known device, or `VERIFY_DEVICE` with the deviceVerificationToken (and
+/// the code in sandbox mode) on an unknown one. `extra` joins either.
+pub fn sign_in_response(app: &App, sign_in: nambari_core::password::SignIn, extra: Value) -> Response {
+    use nambari_core::password::SignIn;
+    match sign_in {
+        SignIn::SignedIn { user, tokens } => {
+            let mut more = json!({"requiresDeviceVerification": false, "deviceVerificationToken": null, "maskedDestination": null});
+            if let (Some(m), Value::Object(e)) = (more.as_object_mut(), extra) {
+                m.extend(e);
+            }
+            signed_in_data(app, "Login successful", &user, &tokens, more)
+        }
+        SignIn::VerifyDevice {
+            device_verification_token,
+            masked_destination,
+            sandbox_otp,
+            ..
+        } => {
+            let mut data = json!({
+                "accessToken": null,
+                "refreshToken": null,
+                "deviceToken": null,
+                "requiresDeviceVerification": true,
+                "deviceVerificationToken": device_verification_token,
+                "maskedDestination": masked_destination,
+            });
+            if let Some(code) = sandbox_otp {
+                data["sandboxOtp"] = json!(code);
+            }
+            if let (Some(d), Value::Object(e)) = (data.as_object_mut(), extra) {
+                d.extend(e);
+            }
+            ok(app, "Device verification required", Some("VERIFY_DEVICE"), data)
+        }
+    }
 }

@@ -16,9 +16,10 @@ use std::sync::Arc;
 use lambda_http::{Request, service_fn};
 use nambari_core::App;
 
-pub use body::{Body, bearer, client_ip, cookie, locale, path_param, query_param};
+pub use body::{Body, bearer, client_ip, cookie, device_token, locale, path_param, query_param};
 pub use envelope::{
-    REFRESH_COOKIE, Response, error_response, json_response, ok, respond, set_refresh_cookie, signed_in_data,
+    BodyTokens, DEVICE_COOKIE, REFRESH_COOKIE, Response, error_response, json_response, ok, respond,
+    set_refresh_cookie, set_session_cookies, sign_in_response, signed_in_data,
 };
 pub use idempotent::idempotent;
 

@@ -106,6 +106,8 @@ pub struct SignedUp {
     pub device_id: String,
     pub access_token: String,
     pub refresh_token: String,
+    /// The device's proof that it is known (`deviceToken`).
+    pub device_token: String,
 }
 
 /// Signs `phone` up on `device` through the domain flow (sandbox codes).
@@ -132,6 +134,7 @@ pub async fn sign_up(t: &TestApp, phone: &str, device: &str) -> SignedUp {
             otp: Some(&code),
             device_name: None,
             platform: None,
+            ip: None,
         },
     )
     .await
@@ -158,6 +161,11 @@ pub async fn sign_up(t: &TestApp, phone: &str, device: &str) -> SignedUp {
             device_id: device.to_owned(),
             access_token: tokens.access_token.clone(),
             refresh_token: tokens.refresh_token.expose().to_owned(),
+            device_token: tokens
+                .device_token
+                .as_ref()
+                .map(|t| t.expose().to_owned())
+                .unwrap_or_default(),
         },
         other => panic!("expected a complete onboarding, got {other:?}"),
     }
@@ -168,4 +176,55 @@ pub fn assert_action_time(body: &Value) {
     let t = body["action_time"].as_str().expect("action_time");
     let shape: String = t.chars().map(|c| if c.is_ascii_digit() { 'D' } else { c }).collect();
     assert_eq!(shape, "DDDD-DD-DDTDD:DD:DD", "action_time {t}");
+}
+
+/// The `Set-Cookie` named `name` in `r`: its value and its attributes.
+pub fn set_cookie(r: &Reply, name: &str) -> Option<(String, Vec<String>)> {
+    r.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| {
+            let mut parts = c.split(';').map(str::trim);
+            let value = parts.next()?.strip_prefix(&format!("{name}="))?.to_owned();
+            Some((value, parts.map(str::to_owned).collect()))
+        })
+}
+
+/// A web session's answer: the long-lived tokens are `null` in the body
+/// (`refresh` names the body's refresh-token field) and travel as HttpOnly,
+/// Secure, SameSite=Strict cookies. The refresh token of the cookie.
+pub fn assert_web_session(r: &Reply, refresh: &str, with_device_token: bool) -> String {
+    assert_eq!(r.body["data"][refresh], Value::Null, "{}", r.body);
+    let (token, attributes) = set_cookie(r, crate::REFRESH_COOKIE).expect("the refresh cookie");
+    assert_eq!(token.len(), 43, "{token}");
+    for expected in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Strict",
+        "Path=/api/v1/auth/token",
+        "Max-Age=2592000",
+    ] {
+        assert!(
+            attributes.iter().any(|a| a == expected),
+            "{expected} missing from {attributes:?}"
+        );
+    }
+    if with_device_token {
+        let (device, attributes) = set_cookie(r, crate::DEVICE_COOKIE).expect("the device cookie");
+        assert_eq!(device.len(), 43, "{device}");
+        for expected in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/api/v1/auth"] {
+            assert!(
+                attributes.iter().any(|a| a == expected),
+                "{expected} missing from {attributes:?}"
+            );
+        }
+        let device_field = if refresh == "refresh_token" {
+            "device_token"
+        } else {
+            "deviceToken"
+        };
+        assert_eq!(r.body["data"][device_field], Value::Null, "{}", r.body);
+    }
+    token
 }

@@ -189,6 +189,19 @@ impl JwksVerifier {
     }
 }
 
+/// Whether the idToken's `nonce` claim is the one the service issued.
+/// Apple's SDKs send the nonce's SHA-256 (hex) to Apple, which then puts
+/// that in the token; Google's carry the nonce as given. Compared in
+/// constant time.
+fn nonce_matches(provider: Provider, claim: Option<&str>, issued: &str) -> bool {
+    let Some(claim) = claim else {
+        return false;
+    };
+    let ct = |a: &str, b: &str| nambari_core::crypto::ct_eq(a.as_bytes(), b.as_bytes());
+    ct(claim, issued)
+        || (provider == Provider::Apple && ct(claim, &nambari_core::crypto::sha256_hex(issued.as_bytes())))
+}
+
 fn short(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "timed out".into()
@@ -205,7 +218,7 @@ impl IdTokenVerifier for JwksVerifier {
         &self,
         provider: Provider,
         id_token: &str,
-        nonce: Option<&str>,
+        nonce: &str,
         now: i64,
     ) -> Result<IdTokenClaims, IdTokenError> {
         let config = self.providers.get(&provider).ok_or(IdTokenError::NotConfigured)?;
@@ -238,9 +251,7 @@ impl IdTokenVerifier for JwksVerifier {
         if c.nbf.is_some_and(|nbf| nbf > now + LEEWAY) || c.iat.is_some_and(|iat| iat > now + LEEWAY) {
             return Err(IdTokenError::Invalid("not yet valid"));
         }
-        if let Some(expected) = nonce
-            && c.nonce.as_deref() != Some(expected)
-        {
+        if !nonce_matches(provider, c.nonce.as_deref(), nonce) {
             return Err(IdTokenError::Invalid("nonce mismatch"));
         }
         if c.sub.is_empty() || c.sub.len() > 255 {
@@ -297,9 +308,9 @@ mod tests {
     async fn a_google_token_signed_by_a_published_key_verifies_and_keys_are_cached() {
         let (server, v) = verifier().await;
         let t = sign(claims(), "test-rsa-1");
-        let c = v.verify(Provider::Google, &t, Some("n-1"), NOW).await.unwrap();
+        let c = v.verify(Provider::Google, &t, "n-1", NOW).await.unwrap();
         assert_eq!(c.sub, "g-123");
-        v.verify(Provider::Google, &t, None, NOW).await.unwrap();
+        v.verify(Provider::Google, &t, "n-1", NOW).await.unwrap();
         assert_eq!(
             server.received_requests().await.unwrap().len(),
             1,
@@ -321,13 +332,20 @@ mod tests {
                 c[k] = val.clone();
             }
             let e = v
-                .verify(Provider::Google, &sign(c, "test-rsa-1"), None, NOW)
+                .verify(Provider::Google, &sign(c, "test-rsa-1"), "n-1", NOW)
                 .await
                 .err();
             assert!(matches!(e, Some(IdTokenError::Invalid(w)) if w == why), "{why}: {e:?}");
         }
         let e = v
-            .verify(Provider::Google, &sign(claims(), "test-rsa-1"), Some("other"), NOW)
+            .verify(Provider::Google, &sign(claims(), "test-rsa-1"), "other", NOW)
+            .await
+            .err();
+        assert!(matches!(e, Some(IdTokenError::Invalid("nonce mismatch"))), "{e:?}");
+        let mut no_nonce = claims();
+        no_nonce.as_object_mut().unwrap().remove("nonce");
+        let e = v
+            .verify(Provider::Google, &sign(no_nonce, "test-rsa-1"), "n-1", NOW)
             .await
             .err();
         assert!(matches!(e, Some(IdTokenError::Invalid("nonce mismatch"))), "{e:?}");
@@ -337,12 +355,12 @@ mod tests {
     async fn an_unknown_kid_refetches_once_then_is_refused_and_an_unconfigured_provider_is_refused() {
         let (server, v) = verifier().await;
         let e = v
-            .verify(Provider::Google, &sign(claims(), "rotated-away"), None, NOW)
+            .verify(Provider::Google, &sign(claims(), "rotated-away"), "n-1", NOW)
             .await
             .err();
         assert!(matches!(e, Some(IdTokenError::Invalid("unknown kid"))), "{e:?}");
         let e = v
-            .verify(Provider::Google, &sign(claims(), "rotated-again"), None, NOW)
+            .verify(Provider::Google, &sign(claims(), "rotated-again"), "n-1", NOW)
             .await
             .err();
         assert!(matches!(e, Some(IdTokenError::Invalid("unknown kid"))), "{e:?}");
@@ -352,10 +370,21 @@ mod tests {
             "no refetch within 30 s"
         );
         let e = v
-            .verify(Provider::Apple, &sign(claims(), "test-rsa-1"), None, NOW)
+            .verify(Provider::Apple, &sign(claims(), "test-rsa-1"), "n-1", NOW)
             .await
             .err();
         assert!(matches!(e, Some(IdTokenError::NotConfigured)), "{e:?}");
+    }
+
+    #[test]
+    fn apple_may_carry_the_nonces_sha256_and_google_only_the_nonce() {
+        let hashed = nambari_core::crypto::sha256_hex(b"n-1");
+        assert!(nonce_matches(Provider::Google, Some("n-1"), "n-1"));
+        assert!(nonce_matches(Provider::Apple, Some("n-1"), "n-1"));
+        assert!(nonce_matches(Provider::Apple, Some(&hashed), "n-1"));
+        assert!(!nonce_matches(Provider::Google, Some(&hashed), "n-1"));
+        assert!(!nonce_matches(Provider::Apple, None, "n-1"));
+        assert!(!nonce_matches(Provider::Google, Some("n-2"), "n-1"));
     }
 
     #[tokio::test]
@@ -364,7 +393,7 @@ mod tests {
         let mut h = Header::new(Algorithm::HS256);
         h.kid = Some("test-rsa-1".into());
         let t = jsonwebtoken::encode(&h, &claims(), &EncodingKey::from_secret(JWKS.as_bytes())).unwrap();
-        let e = v.verify(Provider::Google, &t, None, NOW).await.err();
+        let e = v.verify(Provider::Google, &t, "n-1", NOW).await.err();
         assert!(
             matches!(e, Some(IdTokenError::Invalid("algorithm is not RS256"))),
             "{e:?}"
@@ -380,7 +409,7 @@ mod tests {
         );
         let v = JwksVerifier::new(providers).unwrap();
         let e = v
-            .verify(Provider::Google, &sign(claims(), "test-rsa-1"), None, NOW)
+            .verify(Provider::Google, &sign(claims(), "test-rsa-1"), "n-1", NOW)
             .await
             .err();
         assert!(matches!(e, Some(IdTokenError::Unavailable(_))), "{e:?}");

@@ -4,17 +4,10 @@
 //! logout and the one-step flow. The sign-in paths run on DynamoDB (moto)
 //! as well as in memory.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use nambari_core::oauth::Provider;
-use nambari_oauth::{JwksVerifier, ProviderConfig};
 use nambari_tests::rig::{Rig, SignedUp, jwt_claims};
 use nambari_tests::server::{Reply, Store};
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::MockServer;
 
 const PHONE: &str = "+255745051250";
 const OTHER: &str = "+254712345678";
@@ -40,13 +33,19 @@ async fn set_password(rig: &Rig, user: &SignedUp) {
     assert_eq!(r.body["data"]["authMethods"]["password"], true);
 }
 
-async fn password_login(rig: &Rig, device: &str, password: &str) -> Reply {
+/// A password sign-in on `device`, presenting `device_token` (a known
+/// device) or none.
+async fn password_login_with(rig: &Rig, device: &str, device_token: Option<&str>, password: &str) -> Reply {
     let ct = rig.check(PHONE, device).await;
     rig.post(
         "/auth/login/password",
-        json!({"checkToken": ct, "password": password, "deviceId": device, "deviceName": "Pixel", "platform": "ANDROID"}),
+        json!({"checkToken": ct, "password": password, "deviceId": device, "deviceToken": device_token, "deviceName": "Pixel", "platform": "ANDROID"}),
     )
     .await
+}
+
+async fn password_login(rig: &Rig, device: &str, password: &str) -> Reply {
+    password_login_with(rig, device, None, password).await
 }
 
 // ---------------------------------------------------------------- password
@@ -56,8 +55,9 @@ async fn password_sign_in_with_the_device_check(store: Store) {
     let user = rig.sign_up(PHONE, DEVICE).await;
     set_password(&rig, &user).await;
 
-    // The device the user signed up on is known: tokens at once.
-    let r = password_login(&rig, DEVICE, PASSWORD).await;
+    // The device the user signed up on is known (its deviceToken proves
+    // it): tokens at once.
+    let r = password_login_with(&rig, DEVICE, Some(&user.device_token), PASSWORD).await;
     assert_eq!((r.status, r.action()), (200, ""), "{}", r.body);
     assert_eq!(r.body["data"]["requiresDeviceVerification"], false);
     let access = r.data_str("accessToken");
@@ -93,7 +93,8 @@ async fn password_sign_in_with_the_device_check(store: Store) {
         "{}",
         again.body
     );
-    let r = password_login(&rig, "laptop-1", PASSWORD).await;
+    let laptop = v.data_str("deviceToken");
+    let r = password_login_with(&rig, "laptop-1", Some(&laptop), PASSWORD).await;
     assert_eq!((r.status, r.action()), (200, ""), "{}", r.body);
 }
 
@@ -165,7 +166,7 @@ async fn an_unknown_number_and_an_account_without_password_are_refused_like_a_wr
 }
 
 #[tokio::test]
-async fn changing_a_password_needs_the_current_one_or_a_fresh_code() {
+async fn changing_a_password_needs_the_current_one_and_a_fresh_code_does_not_do() {
     let rig = Rig::start_with(Store::Memory, no_limits()).await;
     let user = rig.sign_up(PHONE, DEVICE).await;
     set_password(&rig, &user).await;
@@ -200,7 +201,8 @@ async fn changing_a_password_needs_the_current_one_or_a_fresh_code() {
         .call("PUT", "/account/password", Some(change(Some(PASSWORD))), Some(&at))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    // A fresh code (a new sign-in) stands in for the current password.
+    // A fresh code (a new sign-in) does not stand in for the current
+    // password: a SIM-swapper has one.
     let (tt, code) = rig.send_code(PHONE, DEVICE).await;
     let v = rig
         .post("/auth/verify-otp", json!({"tempToken": tt, "otp": code}))
@@ -214,7 +216,8 @@ async fn changing_a_password_needs_the_current_one_or_a_fresh_code() {
             Some(&fresh),
         )
         .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!((r.status, r.code()), (422, "VALIDATION_ERROR"), "{}", r.body);
+    assert!(r.body["data"]["currentPassword"].is_string());
 }
 
 // ---------------------------------------------------------------- forgot password
@@ -327,14 +330,10 @@ async fn forgot_password_end_to_end_revokes_every_session_on_dynamodb() {
 
 // ---------------------------------------------------------------- Google
 
-const TEST_PEM: &str = include_str!("../../fixtures/oauth-test-rsa.pem");
-const TEST_JWKS: &str = include_str!("../../fixtures/oauth-test-jwks.json");
-const CLIENT: &str = "nambari-android.apps.googleusercontent.com";
+use crate::google::{self, CLIENT};
 
 fn google_token(claims: Value) -> String {
-    let mut h = Header::new(Algorithm::RS256);
-    h.kid = Some("test-rsa-1".into());
-    jsonwebtoken::encode(&h, &claims, &EncodingKey::from_rsa_pem(TEST_PEM.as_bytes()).unwrap()).unwrap()
+    google::sign(&claims)
 }
 
 fn google_claims(sub: &str) -> Value {
@@ -343,27 +342,39 @@ fn google_claims(sub: &str) -> Value {
 }
 
 async fn google_rig(store: Store) -> (Rig, MockServer) {
-    let jwks = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/oauth2/v3/certs"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(TEST_JWKS, "application/json"))
-        .mount(&jwks)
-        .await;
-    let mut providers = HashMap::new();
-    providers.insert(
-        Provider::Google,
-        ProviderConfig::google(vec![CLIENT.into()], format!("{}/oauth2/v3/certs", jwks.uri())),
-    );
-    let verifier = Arc::new(JwksVerifier::new(providers).unwrap());
-    let rig = Rig::start_with_app(store, no_limits(), |app| app.oauth = Some(verifier)).await;
-    (rig, jwks)
+    google::rig(store, no_limits()).await
 }
 
-async fn oauth_login(rig: &Rig, id_token: &str) -> Reply {
-    let ct = rig.check(PHONE, DEVICE).await;
+/// A sign-in with `provider` on [`DEVICE`] (presenting `device_token`),
+/// whose idToken has `claims` and the nonce of the sign-in's checkToken.
+async fn oauth_login_with(rig: &Rig, provider: &str, device_token: &str, mut claims: Value) -> Reply {
+    let check = rig
+        .post("/auth/check", json!({"identifier": PHONE, "deviceId": DEVICE}))
+        .await;
+    claims["nonce"] = json!(check.data_str("oauthNonce"));
     rig.post(
         "/auth/login/oauth",
-        json!({"checkToken": ct, "provider": "GOOGLE", "idToken": id_token, "deviceId": DEVICE, "state": "s-42"}),
+        json!({"checkToken": check.data_str("checkToken"), "provider": provider, "idToken": google_token(claims), "deviceId": DEVICE, "deviceToken": device_token, "state": "s-42"}),
+    )
+    .await
+}
+
+async fn oauth_login(rig: &Rig, device_token: &str, claims: Value) -> Reply {
+    oauth_login_with(rig, "GOOGLE", device_token, claims).await
+}
+
+/// Links the idToken of `claims` (with a nonce issued for the link).
+async fn oauth_link(rig: &Rig, access_token: &str, mut claims: Value) -> Reply {
+    let n = rig
+        .call("POST", "/account/oauth/nonce", None, Some(access_token))
+        .await
+        .data_str("nonce");
+    claims["nonce"] = json!(n);
+    rig.call(
+        "POST",
+        "/account/oauth/link",
+        Some(json!({"provider": "GOOGLE", "idToken": google_token(claims), "nonce": n})),
+        Some(access_token),
     )
     .await
 }
@@ -371,17 +382,11 @@ async fn oauth_login(rig: &Rig, id_token: &str) -> Reply {
 async fn google_sign_in(store: Store) {
     let (rig, _jwks) = google_rig(store).await;
     let user = rig.sign_up(PHONE, DEVICE).await;
+    let dt = user.device_token.clone();
     // Not linked yet.
-    let r = oauth_login(&rig, &google_token(google_claims("g-1"))).await;
+    let r = oauth_login(&rig, &dt, google_claims("g-1")).await;
     assert_eq!((r.status, r.code()), (403, "OAUTH_NOT_LINKED"), "{}", r.body);
-    let l = rig
-        .call(
-            "POST",
-            "/account/oauth/link",
-            Some(json!({"provider": "GOOGLE", "idToken": google_token(google_claims("g-1"))})),
-            Some(&user.access_token),
-        )
-        .await;
+    let l = oauth_link(&rig, &user.access_token, google_claims("g-1")).await;
     assert_eq!(l.status, 200, "{}", l.body);
     assert_eq!(l.body["data"]["authMethods"]["google"], true);
     let check = rig
@@ -389,10 +394,11 @@ async fn google_sign_in(store: Store) {
         .await;
     assert_eq!(check.body["data"]["authMethods"]["google"], true);
 
-    let r = oauth_login(&rig, &google_token(google_claims("g-1"))).await;
+    let r = oauth_login(&rig, &dt, google_claims("g-1")).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["data"]["state"], "s-42");
     assert_eq!(jwt_claims(&r.data_str("accessToken"))["amr"], json!(["oauth_google"]));
+    let dt = r.data_str("deviceToken");
 
     let mut expired = google_claims("g-1");
     expired["exp"] = json!(nambari_core::testing::T0 - 120);
@@ -405,32 +411,19 @@ async fn google_sign_in(store: Store) {
         ("wrong audience", audience),
         ("wrong issuer", issuer),
     ] {
-        let r = oauth_login(&rig, &google_token(claims)).await;
+        let r = oauth_login(&rig, &dt, claims).await;
         assert_eq!((r.status, r.code()), (403, "INVALID_TOKEN"), "{why}: {}", r.body);
     }
     // Another Google account than the linked one.
-    let r = oauth_login(&rig, &google_token(google_claims("g-2"))).await;
+    let r = oauth_login(&rig, &dt, google_claims("g-2")).await;
     assert_eq!((r.status, r.code()), (403, "INVALID_TOKEN"), "{}", r.body);
     // Apple is not linked.
-    let ct = rig.check(PHONE, DEVICE).await;
-    let r = rig
-        .post(
-            "/auth/login/oauth",
-            json!({"checkToken": ct, "provider": "APPLE", "idToken": google_token(google_claims("g-1")), "deviceId": DEVICE}),
-        )
-        .await;
+    let r = oauth_login_with(&rig, "APPLE", &dt, google_claims("g-1")).await;
     assert_eq!((r.status, r.code()), (403, "OAUTH_NOT_LINKED"), "{}", r.body);
 
     // The same Google account cannot be linked to a second user.
     let other = rig.sign_up(OTHER, "other-phone").await;
-    let l = rig
-        .call(
-            "POST",
-            "/account/oauth/link",
-            Some(json!({"provider": "GOOGLE", "idToken": google_token(google_claims("g-1"))})),
-            Some(&other.access_token),
-        )
-        .await;
+    let l = oauth_link(&rig, &other.access_token, google_claims("g-1")).await;
     assert_eq!((l.status, l.code()), (409, "CONFLICT"), "{}", l.body);
 
     // Unlinked, it no longer signs in.
@@ -439,7 +432,7 @@ async fn google_sign_in(store: Store) {
         .await;
     assert_eq!(u.status, 200, "{}", u.body);
     assert_eq!(u.body["data"]["authMethods"]["google"], false);
-    let r = oauth_login(&rig, &google_token(google_claims("g-1"))).await;
+    let r = oauth_login(&rig, &dt, google_claims("g-1")).await;
     assert_eq!((r.status, r.code()), (403, "OAUTH_NOT_LINKED"), "{}", r.body);
 }
 
@@ -502,6 +495,9 @@ async fn the_right_pin_mints_a_step_up_token_and_the_sixth_wrong_pin_is_locked()
     assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 300);
     assert_eq!(claims["sub"], user.user_id);
 
+    // The success's attempt slot lapses with its lease (docs/SECURITY.md);
+    // on the fixed clock that takes a step.
+    rig.clock.advance(15);
     for i in 1..=4 {
         let r = rig
             .call(
@@ -527,6 +523,7 @@ async fn the_right_pin_mints_a_step_up_token_and_the_sixth_wrong_pin_is_locked()
         )
         .await;
     assert_eq!((r.status, r.code()), (403, "ACCOUNT_LOCKED"), "{}", r.body);
+    assert_eq!(r.body["retryAfter"], 900, "{}", r.body);
     let r = rig
         .call(
             "POST",
@@ -541,7 +538,7 @@ async fn the_right_pin_mints_a_step_up_token_and_the_sixth_wrong_pin_is_locked()
         "the right PIN is locked out too: {}",
         r.body
     );
-    // Changing the PIN needs the current one (locked now) or a fresh code.
+    // Changing the PIN needs the current one (locked now); a code does not do.
     rig.clock.advance(601);
     let r = rig
         .call("PUT", "/account/pin", Some(json!({"pin": "8642"})), Some(at))
@@ -759,7 +756,7 @@ async fn logout_revokes_only_the_current_device_and_sessions_can_be_listed_and_r
     let r = rig
         .post(
             "/auth/token/refresh",
-            json!({"refreshToken": laptop.data_str("refreshToken")}),
+            json!({"refreshToken": laptop.cookie("nambari_rt").expect("the web session's refresh cookie")}),
         )
         .await;
     assert_eq!((r.status, r.code()), (401, "INVALID_TOKEN"), "{}", r.body);

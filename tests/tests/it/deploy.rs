@@ -1266,9 +1266,20 @@ impl Drop for Recorder {
 struct Sent {
     status: u16,
     body: Value,
+    /// `name=value` of every `Set-Cookie`.
+    cookies: Vec<String>,
 }
 
 impl Sent {
+    /// The value of the cookie `name` the response set.
+    fn cookie(&self, name: &str) -> String {
+        self.cookies
+            .iter()
+            .find_map(|c| c.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no cookie {name} in {:?}", self.cookies))
+            .to_owned()
+    }
+
     fn data(&self, field: &str) -> String {
         self.body["data"][field]
             .as_str()
@@ -1285,6 +1296,8 @@ impl Recorder {
         });
         let mut settings = testing::settings();
         settings.invite_url_template = Some("https://app.example.com/claim/{invite_id}".into());
+        settings.oauth.google_client_ids = vec!["google-client".into()];
+        settings.oauth.apple_client_ids = vec!["apple-client".into()];
         let mut t = testing::app_with(table.clone(), settings);
         let events = Arc::new(RecordingEvents::default());
         {
@@ -1336,6 +1349,7 @@ impl Recorder {
         self.table.taken();
         let sent_before = self.t.sender.messages().len();
         let invites_before = self.t.sender.invites.lock().unwrap().len();
+        let notices_before = self.t.sender.notices().len();
         let events_before = self.events.events.lock().unwrap().len();
 
         let body = body.map(|b| b.to_string()).unwrap_or_default();
@@ -1356,6 +1370,12 @@ impl Recorder {
         let text = String::from_utf8(raw).unwrap();
         let (head, payload) = text.split_once("\r\n\r\n").unwrap();
         let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let cookies: Vec<String> = head
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+            .filter_map(|(_, v)| v.trim().split(';').next().map(str::to_owned))
+            .collect();
         let body: Value = serde_json::from_str(payload).unwrap_or_else(|e| panic!("{step}: {e}: {payload}"));
 
         let seen = self.seen.entry(function).or_default();
@@ -1369,6 +1389,7 @@ impl Recorder {
                 .iter()
                 .map(|i| i.pipe),
         );
+        pipes.extend(self.t.sender.notices()[notices_before..].iter().map(|n| n.pipe));
         for pipe in pipes {
             let what = match pipe {
                 Pipe::Sms => "sns:Publish",
@@ -1389,7 +1410,7 @@ impl Recorder {
             status,
             body.clone(),
         ));
-        Sent { status, body }
+        Sent { status, body, cookies }
     }
 
     async fn post(&mut self, step: &str, path: &str, body: Value) -> Sent {
@@ -1486,7 +1507,7 @@ impl IdTokenVerifier for FakeIdTokens {
         &self,
         _provider: Provider,
         id_token: &str,
-        _nonce: Option<&str>,
+        _nonce: &str,
         _now: i64,
     ) -> Result<IdTokenClaims, IdTokenError> {
         match id_token.strip_prefix("good:") {
@@ -1622,8 +1643,9 @@ async fn record_every_path() -> Recorded {
         .await;
     assert_eq!(p.status, 200, "{}", p.body);
 
-    // Refresh, then reuse of the rotated token (revokes the family).
-    let old = p.data("refreshToken");
+    // Refresh (a web session: the token is in its cookie), then reuse of
+    // the rotated token (revokes the family).
+    let old = p.cookie("nambari_rt");
     let fresh = r
         .post("refresh", "/auth/token/refresh", json!({"refreshToken": old}))
         .await;
@@ -1654,6 +1676,19 @@ async fn record_every_path() -> Recorded {
         )
         .await;
     assert_eq!(v.status, 200, "{}", v.body);
+    let used = r
+        .post(
+            "verify, code used",
+            "/auth/verify-otp",
+            json!({"tempToken": resent.data("tempToken"), "otp": resent.data("sandboxOtp")}),
+        )
+        .await;
+    assert_eq!(
+        (used.status, used.body["code"].as_str()),
+        (403, Some("TOKEN_ALREADY_USED")),
+        "{}",
+        used.body
+    );
     let rv = r
         .post(
             "revoke",
@@ -1760,6 +1795,7 @@ async fn record_every_path() -> Recorded {
     r.t.clock.advance(3600);
     let v = r.sign_in("account: sign-in", PHONE, "dev-5").await;
     let at = v.data("accessToken");
+    let dev5 = v.data("deviceToken");
     let none = r
         .send("me without a token", "GET", "/api/v1/account/me", None, &[])
         .await;
@@ -1856,7 +1892,7 @@ async fn record_every_path() -> Recorded {
     let me = r.authed("me (after onboarding)", "GET", "/account/me", None, &at).await;
     assert_eq!(me.status, 200, "{}", me.body);
 
-    // Password: set (first time: the session is enough), a mismatch, two
+    // Password: set (first time: the sign-in's code is fresh), a mismatch, two
     // wrong current passwords (counted on the lock), then changed.
     let set = json!({"newPassword": "correct horse 1", "confirmPassword": "correct horse 1"});
     let s = r
@@ -1978,14 +2014,14 @@ async fn record_every_path() -> Recorded {
     // Wrong passwords until locked, then a known device signs in, an
     // unknown one verifies with a code.
     let ct = r.check("password sign-in", PHONE, "dev-5").await;
-    let login = |ct: &str, password: &str, device: &str| json!({"checkToken": ct, "password": password, "deviceId": device, "deviceName": "Pixel 8", "platform": "ANDROID"});
+    let login = |ct: &str, password: &str, device: &str, device_token: Option<&str>| json!({"checkToken": ct, "password": password, "deviceId": device, "deviceToken": device_token, "deviceName": "Pixel 8", "platform": "ANDROID"});
     let mut last = None;
     for n in 0..5 {
         let s = r
             .post(
                 &format!("password sign-in, wrong password {n}"),
                 "/auth/login/password",
-                login(&ct, "wrong horse", "dev-5"),
+                login(&ct, "wrong horse", "dev-5", Some(&dev5)),
             )
             .await;
         assert_eq!(s.status, 403, "{}", s.body);
@@ -1996,7 +2032,7 @@ async fn record_every_path() -> Recorded {
         .post(
             "password sign-in while locked",
             "/auth/login/password",
-            login(&ct, "correct horse 2", "dev-5"),
+            login(&ct, "correct horse 2", "dev-5", Some(&dev5)),
         )
         .await;
     assert_eq!(
@@ -2011,15 +2047,16 @@ async fn record_every_path() -> Recorded {
         .post(
             "password sign-in (known device)",
             "/auth/login/password",
-            login(&ct, "correct horse 2", "dev-5"),
+            login(&ct, "correct horse 2", "dev-5", Some(&dev5)),
         )
         .await;
     assert_eq!((s.status, &s.body["action"]), (200, &Value::Null), "{}", s.body);
+    let dev5 = s.data("deviceToken");
     let again = r
         .post(
             "password sign-in, checkToken reused",
             "/auth/login/password",
-            login(&ct, "correct horse 2", "dev-5"),
+            login(&ct, "correct horse 2", "dev-5", Some(&dev5)),
         )
         .await;
     assert_eq!(
@@ -2033,7 +2070,7 @@ async fn record_every_path() -> Recorded {
         .post(
             "password sign-in (unknown device)",
             "/auth/login/password",
-            login(&ct, "correct horse 2", "dev-6"),
+            login(&ct, "correct horse 2", "dev-6", None),
         )
         .await;
     assert_eq!(
@@ -2066,6 +2103,20 @@ async fn record_every_path() -> Recorded {
         )
         .await;
     assert_eq!(d.status, 200, "{}", d.body);
+    // A code that cannot take an attempt (used) is read again to say why.
+    let d = r
+        .post(
+            "device verify, code used",
+            "/account/device/verify",
+            json!({"deviceVerificationToken": dvt, "otp": code}),
+        )
+        .await;
+    assert_eq!(
+        (d.status, d.body["code"].as_str()),
+        (403, Some("TOKEN_ALREADY_USED")),
+        "{}",
+        d.body
+    );
     // A failed send on an unknown device gives the checkToken back.
     r.t.sender.fail(Pipe::Sms);
     let ct = r.check("password sign-in (send fails)", PHONE, "dev-7").await;
@@ -2073,7 +2124,7 @@ async fn record_every_path() -> Recorded {
         .post(
             "password sign-in (send fails)",
             "/auth/login/password",
-            login(&ct, "correct horse 2", "dev-7"),
+            login(&ct, "correct horse 2", "dev-7", None),
         )
         .await;
     assert_eq!(s.status, 502, "{}", s.body);
@@ -2108,6 +2159,19 @@ async fn record_every_path() -> Recorded {
         )
         .await;
     assert_eq!(v.status, 200, "{}", v.body);
+    let used = r
+        .post(
+            "forgot: code used",
+            "/auth/password/forgot/verify-otp",
+            json!({"tempToken": tt, "otp": code}),
+        )
+        .await;
+    assert_eq!(
+        (used.status, used.body["code"].as_str()),
+        (403, Some("TOKEN_ALREADY_USED")),
+        "{}",
+        used.body
+    );
     let rt = v.data("resetToken");
     let reset = |rt: &str, confirm: &str| json!({"resetToken": rt, "newPassword": "battery staple", "confirmPassword": confirm});
     let x = r
@@ -2150,6 +2214,7 @@ async fn record_every_path() -> Recorded {
         old.body
     );
     let at = x.data("accessToken");
+    let dev5 = x.data("deviceToken");
     r.t.sender.fail(Pipe::Sms);
     let ct = r.check("forgot (send fails)", PHONE, "dev-5").await;
     let f = r
@@ -2163,33 +2228,68 @@ async fn record_every_path() -> Recorded {
     r.t.sender.failing.lock().unwrap().clear();
 
     // ------------------------------------------------ Google sign-in
+    // The reset's session proved no fresh code: linking takes the PIN, and
+    // a nonce issued for it.
+    let nonce = |sent: &Sent| sent.data("nonce");
+    let n = r.authed("oauth nonce", "POST", "/account/oauth/nonce", None, &at).await;
+    assert_eq!(n.status, 200, "{}", n.body);
+    let l = r
+        .authed(
+            "link Google, no fresh proof",
+            "POST",
+            "/account/oauth/link",
+            Some(json!({"provider": "GOOGLE", "idToken": "good:g-asha", "nonce": nonce(&n)})),
+            &at,
+        )
+        .await;
+    assert_eq!(
+        (l.status, l.body["code"].as_str()),
+        (403, Some("FACTOR_REQUIRED")),
+        "{}",
+        l.body
+    );
     let l = r
         .authed(
             "link Google, bad idToken",
             "POST",
             "/account/oauth/link",
-            Some(json!({"provider": "GOOGLE", "idToken": "forged"})),
+            Some(json!({"provider": "GOOGLE", "idToken": "forged", "nonce": nonce(&n), "pin": "8046"})),
             &at,
         )
         .await;
     assert_eq!(l.status, 403, "{}", l.body);
     let l = r
         .authed(
+            "link Google, wrong PIN",
+            "POST",
+            "/account/oauth/link",
+            Some(json!({"provider": "GOOGLE", "idToken": "good:g-asha", "nonce": nonce(&n), "pin": "2468"})),
+            &at,
+        )
+        .await;
+    assert_eq!(
+        (l.status, l.body["code"].as_str()),
+        (403, Some("INVALID_CREDENTIALS")),
+        "{}",
+        l.body
+    );
+    let l = r
+        .authed(
             "link Google",
             "POST",
             "/account/oauth/link",
-            Some(json!({"provider": "GOOGLE", "idToken": "good:g-asha"})),
+            Some(json!({"provider": "GOOGLE", "idToken": "good:g-asha", "nonce": nonce(&n), "pin": "8046"})),
             &at,
         )
         .await;
     assert_eq!(l.status, 200, "{}", l.body);
     let ct = r.check("Google sign-in", PHONE, "dev-5").await;
-    let oauth = |ct: &str, provider: &str, id_token: &str| json!({"checkToken": ct, "provider": provider, "idToken": id_token, "deviceId": "dev-5", "state": "s-1"});
+    let oauth = |ct: &str, provider: &str, id_token: &str, device: &str, device_token: Option<&str>| json!({"checkToken": ct, "provider": provider, "idToken": id_token, "deviceId": device, "deviceToken": device_token, "state": "s-1"});
     let o = r
         .post(
             "Google sign-in, another account",
             "/auth/login/oauth",
-            oauth(&ct, "GOOGLE", "good:g-other"),
+            oauth(&ct, "GOOGLE", "good:g-other", "dev-5", Some(&dev5)),
         )
         .await;
     assert_eq!(o.status, 403, "{}", o.body);
@@ -2197,7 +2297,7 @@ async fn record_every_path() -> Recorded {
         .post(
             "Apple sign-in, not linked",
             "/auth/login/oauth",
-            oauth(&ct, "APPLE", "good:a-asha"),
+            oauth(&ct, "APPLE", "good:a-asha", "dev-5", Some(&dev5)),
         )
         .await;
     assert_eq!(
@@ -2210,10 +2310,37 @@ async fn record_every_path() -> Recorded {
         .post(
             "Google sign-in",
             "/auth/login/oauth",
-            oauth(&ct, "GOOGLE", "good:g-asha"),
+            oauth(&ct, "GOOGLE", "good:g-asha", "dev-5", Some(&dev5)),
         )
         .await;
-    assert_eq!(o.status, 200, "{}", o.body);
+    assert_eq!((o.status, &o.body["action"]), (200, &Value::Null), "{}", o.body);
+    let ct = r.check("Google sign-in (unknown device)", PHONE, "dev-8").await;
+    let o = r
+        .post(
+            "Google sign-in (unknown device)",
+            "/auth/login/oauth",
+            oauth(&ct, "GOOGLE", "good:g-asha", "dev-8", None),
+        )
+        .await;
+    assert_eq!(
+        (o.status, o.body["action"].as_str()),
+        (200, Some("VERIFY_DEVICE")),
+        "{}",
+        o.body
+    );
+    r.t.sender.fail(Pipe::Sms);
+    let ct = r
+        .check("Google sign-in (unknown device, send fails)", PHONE, "dev-8")
+        .await;
+    let o = r
+        .post(
+            "Google sign-in (unknown device, send fails)",
+            "/auth/login/oauth",
+            oauth(&ct, "GOOGLE", "good:g-asha", "dev-8", None),
+        )
+        .await;
+    assert_eq!(o.status, 502, "{}", o.body);
+    r.t.sender.failing.lock().unwrap().clear();
 
     // ------------------------------------------------ one-step flow
     // A new user (Neo), then Asha (existing), then a failed send.
@@ -2268,6 +2395,14 @@ async fn record_every_path() -> Recorded {
         ov.body
     );
     let neo = ov.data("access_token");
+    let used = r
+        .post(
+            "one-step verify, code used",
+            "/auth/otp/verify",
+            json!({"phone": NEW, "otp": code}),
+        )
+        .await;
+    assert_eq!(used.status, 403, "{}", used.body);
     let tr = r
         .post(
             "one-step trigger (existing user)",
@@ -2321,12 +2456,15 @@ async fn record_every_path() -> Recorded {
         )
         .await;
     assert_eq!(taken.status, 409, "{}", taken.body);
+    let n = r
+        .authed("oauth nonce (Neo)", "POST", "/account/oauth/nonce", None, &neo)
+        .await;
     let taken = r
         .authed(
             "link Google, linked to another user",
             "POST",
             "/account/oauth/link",
-            Some(json!({"provider": "GOOGLE", "idToken": "good:g-asha"})),
+            Some(json!({"provider": "GOOGLE", "idToken": "good:g-asha", "nonce": n.data("nonce")})),
             &neo,
         )
         .await;
@@ -2366,6 +2504,16 @@ async fn record_every_path() -> Recorded {
         )
         .await;
     assert_eq!(ev.status, 200, "{}", ev.body);
+    let used = r
+        .authed(
+            "email verify, code used",
+            "POST",
+            "/account/email/verify",
+            Some(json!({"tempToken": tt, "otp": code})),
+            &neo,
+        )
+        .await;
+    assert_eq!(used.status, 403, "{}", used.body);
     let e = r
         .authed(
             "email start (another address)",
@@ -2472,6 +2620,81 @@ async fn record_every_path() -> Recorded {
         .await;
     assert_eq!(gone.status, 401, "{}", gone.body);
 
+    // ------------------------------------------------ PIN recovery
+    // Asha (verified email, PIN 8046): codes to the email and the phone, a
+    // wrong email code, then both right (every session ends; notices).
+    r.t.clock.advance(301);
+    let v = r.sign_in("PIN recovery: sign-in", PHONE, "dev-5").await;
+    let at = v.data("accessToken");
+    r.t.sender.fail(Pipe::Email);
+    let failed = r
+        .authed(
+            "PIN recovery start (email fails)",
+            "POST",
+            "/account/pin/recovery/start",
+            None,
+            &at,
+        )
+        .await;
+    assert_eq!(failed.status, 502, "{}", failed.body);
+    r.t.sender.failing.lock().unwrap().clear();
+    let rs = r
+        .authed("PIN recovery start", "POST", "/account/pin/recovery/start", None, &at)
+        .await;
+    assert_eq!(rs.status, 200, "{}", rs.body);
+    let recover = |email: &str| json!({"recoveryToken": rs.data("recoveryToken"), "emailOtp": email, "phoneOtp": rs.data("sandboxPhoneOtp"), "pin": "5082"});
+    let rv = r
+        .authed(
+            "PIN recovery verify, wrong email code",
+            "POST",
+            "/account/pin/recovery/verify",
+            Some(recover(&wrong_code(&rs.data("sandboxEmailOtp")))),
+            &at,
+        )
+        .await;
+    assert_eq!(
+        (rv.status, rv.body["code"].as_str()),
+        (403, Some("INVALID_OTP")),
+        "{}",
+        rv.body
+    );
+    let rv = r
+        .authed(
+            "PIN recovery verify",
+            "POST",
+            "/account/pin/recovery/verify",
+            Some(recover(&rs.data("sandboxEmailOtp"))),
+            &at,
+        )
+        .await;
+    assert_eq!(rv.status, 200, "{}", rv.body);
+    let fresh = rv.data("accessToken");
+    let used = r
+        .authed(
+            "PIN recovery verify, codes used",
+            "POST",
+            "/account/pin/recovery/verify",
+            Some(recover(&rs.data("sandboxEmailOtp"))),
+            &fresh,
+        )
+        .await;
+    assert_eq!(used.status, 403, "{}", used.body);
+    let nopin = r
+        .authed(
+            "PIN recovery start, no PIN",
+            "POST",
+            "/account/pin/recovery/start",
+            None,
+            &neo,
+        )
+        .await;
+    assert_eq!(
+        (nopin.status, nopin.body["code"].as_str()),
+        (403, Some("PIN_NOT_SET")),
+        "{}",
+        nopin.body
+    );
+
     integrator_paths(&mut r, PHONE).await;
 
     let jwks = r.send("jwks", "GET", "/.well-known/jwks.json", None, &[]).await;
@@ -2491,13 +2714,15 @@ fn wrong_code(code: &str) -> String {
 
 /// The integrator API (`Authorization: Bearer nmb_live_…`, snake_case):
 /// OTP sessions, user lookup, invites and their claim, step-up consume.
-/// `phone` is a user who finished onboarding and whose PIN is 8046.
+/// `phone` is a user who finished onboarding and whose PIN is 5082 (set by
+/// the PIN recovery).
 async fn integrator_paths(r: &mut Recorder, phone: &str) {
     const OTP_PHONE: &str = "+255745051253";
     const CONTACT: &str = "+255745051254";
     const INVITED: &str = "+255745051255";
     const INVITED_BY_SMS: &str = "+255745051256";
     const UNREACHABLE: &str = "+255745051257";
+    const INVITED_SANDBOX: &str = "+255745051258";
     const OTP_EMAIL: &str = "kyc@example.com";
     // Keys are made by the admin command, not by an endpoint.
     let full = apikeys::create(&r.t.app, "shop", &[], false).await.unwrap();
@@ -2909,13 +3134,29 @@ async fn integrator_paths(r: &mut Recorder, phone: &str) {
         "{}",
         i.body
     );
+    let i = r
+        .keyed(
+            "invite repeated (the first stands, nothing sent)",
+            "POST",
+            "/invites",
+            Some(json!({"phone_number": INVITED_BY_SMS})),
+            &full,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (i.status, i.body["data"]["delivered_via"].as_str()),
+        (200, Some("SMS")),
+        "{}",
+        i.body
+    );
     r.t.sender.fail(Pipe::Sms);
     let i = r
         .keyed(
             "invite (send fails)",
             "POST",
             "/invites",
-            Some(json!({"phone_number": INVITED_BY_SMS})),
+            Some(json!({"phone_number": UNREACHABLE})),
             &full,
             &[],
         )
@@ -2927,7 +3168,7 @@ async fn integrator_paths(r: &mut Recorder, phone: &str) {
             "invite (sandbox_mode)",
             "POST",
             "/invites",
-            Some(json!({"phone_number": INVITED_BY_SMS, "sandbox_mode": true})),
+            Some(json!({"phone_number": INVITED_SANDBOX, "sandbox_mode": true})),
             &full,
             &[],
         )
@@ -3001,7 +3242,7 @@ async fn integrator_paths(r: &mut Recorder, phone: &str) {
             "step-up (for the integrator)",
             "POST",
             "/auth/step-up",
-            Some(json!({"pin": "8046", "scope": "payments:send"})),
+            Some(json!({"pin": "5082", "scope": "payments:send"})),
             &at,
         )
         .await;

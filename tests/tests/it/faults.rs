@@ -67,6 +67,11 @@ fn is_transact_on(prefix: &'static str) -> impl Fn(&Call) -> bool + Send + Sync 
     move |c: &Call| c.op == Op::Transact && c.touches(prefix)
 }
 
+/// A single write or a transaction that touches an item under `prefix`.
+fn is_write_on(prefix: &'static str) -> impl Fn(&Call) -> bool + Send + Sync + 'static {
+    move |c: &Call| matches!(c.op, Op::Transact | Op::Update | Op::Put | Op::Delete) && c.touches(prefix)
+}
+
 fn no_limits() -> Settings {
     let mut s = testing::settings();
     s.limits.enabled = false;
@@ -266,7 +271,8 @@ async fn a_wrong_code_that_cannot_be_recorded_costs_no_attempt() {
     let rig = Rig::start(Store::Memory).await;
     let (tt, code) = rig.send_code(PHONE, DEVICE).await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    rig.table.fail_next(is_transact_on("OTP#"), Failure::Unavailable, 1);
+    // The write that takes the attempt, before the code is compared.
+    rig.table.fail_next(is_write_on("OTP#"), Failure::Unavailable, 1);
     let r = rig
         .post("/auth/verify-otp", json!({"tempToken": tt, "otp": wrong}))
         .await;

@@ -741,8 +741,9 @@ async fn the_admin_command_creates_a_key_that_works_and_revokes_it() {
 
 #[tokio::test]
 async fn wrong_integrator_codes_spend_the_phones_failure_budget_shared_with_sign_in() {
-    // 10 wrong codes an hour per phone, across sessions and flows: an
-    // integrator session cannot be used to guess codes past it.
+    // 10 wrong codes an hour per phone, across sessions and flows: once an
+    // integrator session spent them, every new code for the phone — the
+    // integrator's or an end-user sign-in's — allows a single guess.
     let (rig, _) = {
         let mut s = settings();
         s.limits.enabled = true;
@@ -766,9 +767,25 @@ async fn wrong_integrator_codes_spend_the_phones_failure_budget_shared_with_sign
         assert_eq!(v.status, 200, "attempt {i}: {}", v.body);
     }
     let v = verify(&rig, &key, &token, json!({"sms": wrong})).await;
-    assert_eq!((v.status, v.code()), (429, "RATE_LIMITED"), "{}", v.body);
-    // The same phone's end-user sign-in is refused too, for the rest of the hour.
-    let ct = rig.check(&phone, "dev-1").await;
-    let r = rig.start_sms(&ct, "dev-1").await;
-    assert_eq!((r.status, r.code()), (429, "RATE_LIMITED"), "{}", r.body);
+    assert_eq!(v.body["data"]["status"], "FAILED", "{}", v.body);
+    // A new integrator session asks for 10 attempts and gets one.
+    let r = send(&rig, &key, live.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = verify(&rig, &key, &r.data_str("token"), json!({"sms": wrong})).await;
+    assert_eq!(
+        (
+            v.body["data"]["status"].as_str(),
+            v.body["data"]["remaining_attempts"].as_u64()
+        ),
+        (Some("FAILED"), Some(0)),
+        "{}",
+        v.body
+    );
+    // The same phone's end-user sign-in still gets a code, for one guess.
+    let (tt, code) = rig.send_code(&phone, "dev-1").await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let r = rig
+        .post("/auth/verify-otp", json!({"tempToken": tt, "otp": wrong}))
+        .await;
+    assert_eq!((r.status, r.code()), (403, "TOO_MANY_OTP_ATTEMPTS"), "{}", r.body);
 }

@@ -83,8 +83,14 @@ impl Secrets {
         self.add("phone (national)", national);
     }
 
-    /// Every JWT segment and string-valued token or code in a reply.
+    /// Every JWT segment and string-valued token or code in a reply, and
+    /// the values of the cookies it sets (web refresh and device tokens).
     fn reply(&mut self, r: &Reply) {
+        for name in ["nambari_rt", "nambari_dt"] {
+            if let Some(v) = r.cookie(name) {
+                self.add(&format!("cookie {name}"), &v);
+            }
+        }
         let Some(data) = r.body["data"].as_object() else {
             return;
         };
@@ -95,8 +101,10 @@ impl Secrets {
         for (k, v) in data {
             let Some(s) = v.as_str() else { continue };
             match k.as_str() {
-                "sandboxOtp" | "sandbox_otp" => self.codes.push(s.to_owned()),
+                "sandboxOtp" | "sandbox_otp" | "sandboxEmailOtp" | "sandboxPhoneOtp" => self.codes.push(s.to_owned()),
                 "refreshToken" | "refresh_token" => self.add("refresh token", s),
+                "deviceToken" | "device_token" => self.add("device token", s),
+                "nonce" | "oauthNonce" => self.add("nonce", s),
                 k if k.ends_with("Token") || k == "access_token" => {
                     for (i, seg) in s.split('.').enumerate() {
                         // Segment 0 (the header) is the same for every token
@@ -210,14 +218,14 @@ async fn every_flow(rig: &Rig) -> Secrets {
     sec.add("birth date", "1995-06-15");
 
     // ---- refresh by cookie, then by body; revoke
-    let rt = primary.data_str("refreshToken");
+    let rt = primary.cookie("nambari_rt").expect("the web session's refresh cookie");
     let cookie = format!("nambari_rt={rt}");
     let r = rig
         .post_with("/auth/token/refresh", json!({}), &[("cookie", cookie.as_str())])
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     sec.reply(&r);
-    let rt2 = r.data_str("refreshToken");
+    let rt2 = r.cookie("nambari_rt").expect("a new refresh cookie");
     // reuse of the rotated token: the family is revoked (a warn line)
     let reused = post("/auth/token/refresh", json!({"refreshToken": rt})).await;
     assert_eq!(reused.code(), "TOKEN_REUSED");
@@ -330,6 +338,7 @@ async fn every_flow(rig: &Rig) -> Secrets {
     sec.add("refresh token", &user.refresh_token);
 
     credentials_and_integrators(rig, &mut sec).await;
+    pin_recovery_and_oauth_nonces(rig, &mut sec).await;
 
     // Everything the sender was given.
     for m in rig.delivered.messages() {
@@ -356,6 +365,7 @@ async fn credentials_and_integrators(rig: &Rig, sec: &mut Secrets) {
     let user = rig.sign_up(PHONE_C, "dev-c1").await;
     sec.add("access token", &user.access_token);
     sec.add("refresh token", &user.refresh_token);
+    sec.add("device token", &user.device_token);
     let at = user.access_token.as_str();
     let call = |m: &'static str, p: &'static str, b: Value, t: &str| {
         let t = t.to_owned();
@@ -403,19 +413,22 @@ async fn credentials_and_integrators(rig: &Rig, sec: &mut Secrets) {
     sec.reply(&v);
 
     // Password sign-in: a wrong one, the known device, a new device.
-    let login = |device: &'static str, password: &'static str| async move {
+    let login = |device: &'static str, device_token: Option<String>, password: &'static str| async move {
         let ct = rig.check(PHONE_C, device).await;
         rig.post(
             "/auth/login/password",
-            json!({"checkToken": ct, "password": password, "deviceId": device}),
+            json!({"checkToken": ct, "password": password, "deviceId": device, "deviceToken": device_token}),
         )
         .await
     };
-    assert_eq!(login("dev-c1", "wrong password!!").await.code(), "INVALID_CREDENTIALS");
-    let r = login("dev-c1", PASSWORD).await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        login("dev-c1", None, "wrong password!!").await.code(),
+        "INVALID_CREDENTIALS"
+    );
+    let r = login("dev-c1", Some(user.device_token.clone()), PASSWORD).await;
+    assert_eq!((r.status, r.action()), (200, ""), "{}", r.body);
     sec.reply(&r);
-    let r = login("dev-c2", PASSWORD).await;
+    let r = login("dev-c2", None, PASSWORD).await;
     assert_eq!(r.action(), "VERIFY_DEVICE", "{}", r.body);
     sec.reply(&r);
     let d = rig
@@ -561,6 +574,71 @@ async fn credentials_and_integrators(rig: &Rig, sec: &mut Secrets) {
     assert_eq!(r.code(), "UNAUTHORIZED");
 }
 
+const PHONE_D: &str = "+255745051233";
+const EMAIL_D: &str = "baraka.otieno@example.com";
+
+/// PIN recovery (codes to the email and the phone), a link nonce, and
+/// wrong codes for the recovery.
+async fn pin_recovery_and_oauth_nonces(rig: &Rig, sec: &mut Secrets) {
+    sec.phone(PHONE_D, "745051233");
+    sec.add("email", EMAIL_D);
+    sec.add("email local part", "baraka.otieno");
+    let user = rig.sign_up(PHONE_D, "dev-d1").await;
+    sec.add("access token", &user.access_token);
+    sec.add("refresh token", &user.refresh_token);
+    sec.add("device token", &user.device_token);
+    let at = user.access_token.as_str();
+    let r = rig
+        .call("PUT", "/account/pin", Some(json!({"pin": PIN})), Some(at))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = rig
+        .call(
+            "POST",
+            "/account/email/start",
+            Some(json!({"email": EMAIL_D})),
+            Some(at),
+        )
+        .await;
+    sec.reply(&r);
+    let v = rig
+        .call(
+            "POST",
+            "/account/email/verify",
+            Some(json!({"tempToken": r.data_str("tempToken"), "otp": r.data_str("sandboxOtp")})),
+            Some(at),
+        )
+        .await;
+    assert_eq!(v.status, 200, "{}", v.body);
+    let r = rig.call("POST", "/account/pin/recovery/start", None, Some(at)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    sec.reply(&r);
+    let token = r.data_str("recoveryToken");
+    let email_code = r.data_str("sandboxEmailOtp");
+    let phone_code = r.data_str("sandboxPhoneOtp");
+    let wrong = if email_code == "000000" { "111111" } else { "000000" };
+    let body = |email: &str| json!({"recoveryToken": token, "emailOtp": email, "phoneOtp": phone_code, "pin": "5082"});
+    let r = rig
+        .call("POST", "/account/pin/recovery/verify", Some(body(wrong)), Some(at))
+        .await;
+    assert_eq!(r.code(), "INVALID_OTP", "{}", r.body);
+    let r = rig
+        .call(
+            "POST",
+            "/account/pin/recovery/verify",
+            Some(body(&email_code)),
+            Some(at),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    sec.reply(&r);
+    sec.codes.push("5082".into());
+    // A link nonce (no provider on this deployment: 503).
+    let fresh = r.data_str("accessToken");
+    let r = rig.call("POST", "/account/oauth/nonce", None, Some(&fresh)).await;
+    assert_eq!(r.code(), "FEATURE_DISABLED", "{}", r.body);
+}
+
 fn assert_clean(log: &str, metrics: &[String], sec: &Secrets) {
     // The capture works: the flows' own lines are there, masked.
     for expected in [
@@ -573,6 +651,11 @@ fn assert_clean(log: &str, metrics: &[String], sec: &Secrets) {
         assert!(log.contains(expected), "no {expected:?} line captured:\n{log}");
     }
     assert!(log.contains("••• ••• ••50"), "masked phones are logged");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("user lookup") && l.contains(r#""by":"invite""#)),
+        "an invite is logged like a user lookup"
+    );
     assert!(log.contains(INJECTED_CAUSE), "a 5xx logs its cause");
     let lines = log.lines().count();
     assert!(lines > 30, "only {lines} lines captured");

@@ -53,7 +53,9 @@ async fn each_end_user_endpoint_makes_at_most_four_store_round_trips() {
     .await;
     assert_eq!(n, 2, "resend-otp");
 
-    // verify, new user: one batch read + one transaction creating the user.
+    // verify, new user: the attempt taken (a conditional update returning
+    // the session, before the code is compared) + one transaction creating
+    // the user.
     let (verified, n) = counted(
         &s,
         "/auth/verify-otp",
@@ -85,14 +87,16 @@ async fn each_end_user_endpoint_makes_at_most_four_store_round_trips() {
     .await;
     assert_eq!(n, 1, "passwordless-start (warm)");
 
-    // verify, returning user: one batch read + one transaction (code, session, refresh token).
+    // verify, returning user: the attempt taken and the user read at the
+    // same time (two calls, one wait), then one transaction (code, session,
+    // refresh token, device). One more call than before attempt slots.
     let (signed_in, n) = counted(
         &s,
         "/auth/verify-otp",
         json!({"tempToken": start.data_str("tempToken"), "otp": start.data_str("sandboxOtp")}),
     )
     .await;
-    assert_eq!(n, 2, "verify-otp (sign-in)");
+    assert_eq!(n, 3, "verify-otp (sign-in)");
 
     // refresh: the token's record, a batch read (session + user), one transaction.
     let (refreshed, n) = counted(
@@ -134,8 +138,8 @@ async fn authed(s: &Server, method: &str, path: &str, body: Option<Value>, token
     (r, s.app.db.calls() - before)
 }
 
-/// Signs `phone` up on `device`: the access and refresh tokens.
-async fn sign_up(s: &Server, phone: &str, device: &str) -> (String, String) {
+/// Signs `phone` up on `device`: the access, refresh and device tokens.
+async fn sign_up(s: &Server, phone: &str, device: &str) -> (String, String, String) {
     let c = s
         .post("/auth/check", json!({"identifier": phone, "deviceId": device}))
         .await;
@@ -157,13 +161,17 @@ async fn sign_up(s: &Server, phone: &str, device: &str) -> (String, String) {
             json!({"onboardingToken": v.data_str("onboardingToken"), "firstName": "Asha", "lastName": "Mwangi", "birthDate": "1995-06-15"}),
         )
         .await;
-    (p.data_str("accessToken"), p.data_str("refreshToken"))
+    (
+        p.data_str("accessToken"),
+        p.data_str("refreshToken"),
+        p.data_str("deviceToken"),
+    )
 }
 
 #[tokio::test]
 async fn each_credential_and_account_endpoint_makes_at_most_four_store_round_trips() {
     let s = Server::start(Store::Memory).await;
-    let (at, _) = sign_up(&s, PHONE, "dev-1").await;
+    let (at, _, device_token) = sign_up(&s, PHONE, "dev-1").await;
     let check = |device: &'static str| {
         let s = &s;
         async move {
@@ -192,7 +200,7 @@ async fn each_credential_and_account_endpoint_makes_at_most_four_store_round_tri
     }
     // email start: the principal and the email's owner (one batch), one
     // transaction (session + send counters); verify: the principal, the
-    // code's session and failure budget (one batch), one transaction.
+    // attempt taken on the code's session, one transaction.
     let (start, n) = authed(
         &s,
         "POST",
@@ -226,7 +234,9 @@ async fn each_credential_and_account_endpoint_makes_at_most_four_store_round_tri
     assert_eq!(n, 2, "account/password");
     let (_, n) = authed(&s, "PUT", "/account/pin", Some(json!({"pin": "2468"})), &at).await;
     assert_eq!(n, 2, "account/pin");
-    // step-up: one batch (principal, credentials, lock); the token is stateless.
+    // step-up: one batch (principal, credentials, lock), then the PIN's
+    // attempt slot (a conditional update) before the PIN is compared; the
+    // token is stateless and the slot's lease lapses by itself.
     let (_, n) = authed(
         &s,
         "POST",
@@ -235,22 +245,24 @@ async fn each_credential_and_account_endpoint_makes_at_most_four_store_round_tri
         &at,
     )
     .await;
-    assert_eq!(n, 1, "auth/step-up");
+    assert_eq!(n, 2, "auth/step-up");
 
-    // Password sign-in, known device: one batch (token marker, user,
-    // credentials, lock, device), one transaction (token, session, refresh
-    // record, device, lock cleared).
+    // Password sign-in, known device (its deviceToken): one batch (token
+    // marker, user, credentials, lock, device), the password's attempt
+    // slot, one transaction (token, session, refresh record, device, lock
+    // cleared).
     let ct = check("dev-1").await;
     let (r, n) = counted(
         &s,
         "/auth/login/password",
-        json!({"checkToken": ct, "password": "correct horse battery", "deviceId": "dev-1"}),
+        json!({"checkToken": ct, "password": "correct horse battery", "deviceId": "dev-1", "deviceToken": device_token}),
     )
     .await;
-    assert_eq!(n, 2, "auth/login/password (known device)");
+    assert_eq!(n, 3, "auth/login/password (known device)");
     let second_at = r.data_str("accessToken");
-    // Unknown device: the same batch, then one transaction (token, device
-    // OTP session, send counters); verify: one batch, one transaction.
+    // Unknown device: the same batch and slot, then one transaction (token,
+    // device OTP session, send counters); verify: the attempt taken with
+    // the user read alongside, one transaction.
     let ct = check("dev-2").await;
     let (r, n) = counted(
         &s,
@@ -258,18 +270,18 @@ async fn each_credential_and_account_endpoint_makes_at_most_four_store_round_tri
         json!({"checkToken": ct, "password": "correct horse battery", "deviceId": "dev-2"}),
     )
     .await;
-    assert_eq!(n, 2, "auth/login/password (new device)");
+    assert_eq!(n, 3, "auth/login/password (new device)");
     let (_, n) = counted(
         &s,
         "/account/device/verify",
         json!({"deviceVerificationToken": r.data_str("deviceVerificationToken"), "otp": r.data_str("sandboxOtp")}),
     )
     .await;
-    assert_eq!(n, 2, "account/device/verify");
+    assert_eq!(n, 3, "account/device/verify");
 
     // Forgot password: initiate (one batch, one transaction), verify-otp
-    // (one batch, one transaction), reset (one batch, one transaction that
-    // moves the session epoch and opens the new session).
+    // (the attempt taken, one transaction), reset (one batch, one
+    // transaction that moves the session epoch and opens the new session).
     let ct = check("dev-1").await;
     let (i, n) = counted(
         &s,
@@ -323,7 +335,7 @@ async fn each_credential_and_account_endpoint_makes_at_most_four_store_round_tri
 
     // One-step flow (a number the sends above did not use): trigger is one
     // transaction (the breaker threshold is cached); verify for a new user:
-    // one batch (code session, failure budget, phone item), one transaction
+    // the attempt taken with the phone item read alongside, one transaction
     // creating the user and the session; for an existing user the user item
     // is read too.
     const ONE_STEP: &str = "+255745051299";
@@ -337,7 +349,7 @@ async fn each_credential_and_account_endpoint_makes_at_most_four_store_round_tri
     .await;
     assert_eq!(
         (n, v.body["data"]["is_new_user"].as_bool()),
-        (2, Some(true)),
+        (3, Some(true)),
         "auth/otp/verify (new user)"
     );
     let (t, _) = counted(&s, "/auth/otp/trigger", json!({"phone": ONE_STEP})).await;
@@ -349,63 +361,62 @@ async fn each_credential_and_account_endpoint_makes_at_most_four_store_round_tri
     .await;
     assert_eq!(
         (n, v.body["data"]["is_new_user"].as_bool()),
-        (3, Some(false)),
+        (4, Some(false)),
         "auth/otp/verify (existing user)"
     );
-}
-
-/// Accepts the idToken "good:<sub>" as Google subject <sub>.
-struct FakeGoogle;
-
-#[async_trait::async_trait]
-impl nambari_core::oauth::IdTokenVerifier for FakeGoogle {
-    async fn verify(
-        &self,
-        _provider: nambari_core::oauth::Provider,
-        id_token: &str,
-        _nonce: Option<&str>,
-        _now: i64,
-    ) -> Result<nambari_core::oauth::IdTokenClaims, nambari_core::oauth::IdTokenError> {
-        id_token
-            .strip_prefix("good:")
-            .map(|sub| nambari_core::oauth::IdTokenClaims {
-                sub: sub.to_owned(),
-                email: None,
-            })
-            .ok_or(nambari_core::oauth::IdTokenError::Invalid("not good"))
-    }
 }
 
 #[tokio::test]
 async fn the_oauth_endpoints_make_two_store_round_trips_each() {
     use nambari_tests::rig::Rig;
-    let rig = Rig::start_with_app(Store::Memory, nambari_core::testing::settings(), |app| {
-        app.oauth = Some(std::sync::Arc::new(FakeGoogle));
+    let mut settings = nambari_core::testing::settings();
+    settings.oauth.google_client_ids = vec!["google-client".into()];
+    let rig = Rig::start_with_app(Store::Memory, settings, |app| {
+        app.oauth = Some(std::sync::Arc::new(nambari_core::testing::FakeIdTokens::default()));
     })
     .await;
     let user = rig.sign_up(PHONE, "dev-1").await;
     let calls = || rig.app.db.calls();
-    // link: the principal (one batch), one transaction (subject item, user).
+    // nonce: the principal (one batch), one put.
+    let before = calls();
+    let r = rig
+        .call("POST", "/account/oauth/nonce", None, Some(&user.access_token))
+        .await;
+    assert_eq!(
+        (r.status, calls() - before),
+        (200, 2),
+        "account/oauth/nonce: {}",
+        r.body
+    );
+    let nonce = r.data_str("nonce");
+    // link: the principal with the credentials, PIN lock and nonce (one
+    // batch), one transaction (nonce spent, subject item, user).
     let before = calls();
     let r = rig
         .call(
             "POST",
             "/account/oauth/link",
-            Some(json!({"provider": "GOOGLE", "idToken": "good:g-1"})),
+            Some(json!({"provider": "GOOGLE", "idToken": "good:g-1", "nonce": nonce})),
             Some(&user.access_token),
         )
         .await;
     assert_eq!((r.status, calls() - before), (200, 2), "account/oauth/link: {}", r.body);
-    // login: the token marker and the user (one batch), one transaction.
+    // login on the known device: the token marker, the user and the device
+    // (one batch), one transaction.
     let ct = rig.check(PHONE, "dev-1").await;
     let before = calls();
     let r = rig
         .post(
             "/auth/login/oauth",
-            json!({"checkToken": ct, "provider": "GOOGLE", "idToken": "good:g-1", "deviceId": "dev-1"}),
+            json!({"checkToken": ct, "provider": "GOOGLE", "idToken": "good:g-1", "deviceId": "dev-1", "deviceToken": user.device_token}),
         )
         .await;
-    assert_eq!((r.status, calls() - before), (200, 2), "auth/login/oauth: {}", r.body);
+    assert_eq!(
+        (r.status, r.action(), calls() - before),
+        (200, "", 2),
+        "auth/login/oauth: {}",
+        r.body
+    );
     // unlink: the principal, one transaction.
     let before = calls();
     let r = rig

@@ -1,0 +1,6 @@
+//! Lambda entry point: wiring only (see `lib.rs` for the handler).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    nambari_http::run(account_oauth_nonce::handle).await
+}
