@@ -15,12 +15,12 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use nambari_core::App;
-use nambari_core::apikeys::{self, ApiKeyRecord};
-use nambari_core::clock::SystemClock;
-use nambari_core::otp::Pepper;
-use nambari_core::repo::User;
-use nambari_core::secrets::{self, Live, SecretSource};
-use nambari_core::tokens::KeyRing;
+use nambari_core::base::otp::Pepper;
+use nambari_core::model::records::ApiKeyRecord;
+use nambari_core::model::records::User;
+use nambari_core::ports::clock::SystemClock;
+use nambari_core::ports::secrets::{self, Live, SecretSource};
+use nambari_core::services::apikeys;
 use serde_json::{Value, json};
 
 #[derive(Debug, Parser)]
@@ -94,37 +94,23 @@ pub enum UsersCommand {
 }
 
 /// The App the commands run on: the table, the settings of the
-/// environment, and the API-key pepper when `with_pepper`. It issues no
-/// tokens and sends nothing: its signing keys are throwaway.
+/// environment, the events topic, and the API-key pepper when
+/// `with_pepper` (what `flows::admin::NEEDS` names). It issues no tokens
+/// and sends nothing.
 pub async fn app(cli: &Cli, with_pepper: bool, env: &impl Fn(&str) -> Option<String>) -> Result<App, String> {
     let get = |k: &str| env(k);
-    let mut settings = nambari_core::config::Settings::from_lookup(get).map_err(|e| format!("{e:?}"))?;
+    let mut settings = nambari_core::base::config::Settings::from_lookup(get).map_err(|e| format!("{e:?}"))?;
     settings.table_name = cli.table.clone();
     let client = nambari_aws::client(cli.endpoint.as_deref()).await;
     let table = nambari_aws::DynamoTable::new(client, cli.table.clone());
-    let set = KeyRing::generate_set().map_err(|e| format!("{e:?}"))?;
-    let keys = KeyRing::from_set(&set, &settings.issuer, &settings.audience).map_err(|e| format!("{e:?}"))?;
-    let throwaway = Pepper::new(
-        nambari_core::crypto::random_bytes::<32>()
-            .map_err(|e| format!("{e:?}"))?
-            .to_vec(),
-    )
-    .map_err(|e| format!("{e:?}"))?;
-    let mut app = App::new(
-        settings,
-        Arc::new(table),
-        Arc::new(SystemClock),
-        Arc::new(keys),
-        throwaway,
-        Arc::new(nambari_http::config::NullSender { deliver: false }),
-    );
+    let db = nambari_core::ports::table::Db::new(Arc::new(table));
+    let mut app = App::bare(settings, db, Arc::new(SystemClock), nambari_core::flows::admin::NEEDS);
     if with_pepper {
-        app.api_key_pepper = Some(Arc::new(Live::new(api_key_pepper(cli, env).await?)));
+        app = app.with_api_key_pepper(Arc::new(Live::new(api_key_pepper(cli, env).await?)));
     }
-    nambari_http::config::attach_adapters(&mut app, &get)
+    nambari_http::config::attach_adapters(app, &get)
         .await
-        .map_err(|e| e.to_string())?;
-    Ok(app)
+        .map_err(|e| e.to_string())
 }
 
 async fn api_key_pepper(cli: &Cli, env: &impl Fn(&str) -> Option<String>) -> Result<Pepper, String> {
@@ -152,9 +138,9 @@ fn key_json(k: &ApiKeyRecord) -> Value {
         "name": k.name,
         "scopes": k.scopes,
         "test": k.test,
-        "created_at": nambari_core::account::fmt_time(k.created_at),
-        "last_used_at": k.last_used_at.map(nambari_core::account::fmt_time),
-        "revoked_at": k.revoked_at.map(nambari_core::account::fmt_time),
+        "created_at": nambari_core::base::time::fmt_time(k.created_at),
+        "last_used_at": k.last_used_at.map(nambari_core::base::time::fmt_time),
+        "revoked_at": k.revoked_at.map(nambari_core::base::time::fmt_time),
     })
 }
 
@@ -165,7 +151,7 @@ fn user_json(u: &User) -> Value {
         "country_code": u.country,
         "primary_complete": u.primary_complete,
         "blocked": u.blocked,
-        "created_at": nambari_core::account::fmt_time(u.created_at),
+        "created_at": nambari_core::base::time::fmt_time(u.created_at),
     })
 }
 
@@ -220,7 +206,7 @@ pub async fn run_with(cli: Cli, env: impl Fn(&str) -> Option<String>) -> Result<
                             if k.test { "test" } else { "live" },
                             k.scopes.join(","),
                             match k.revoked_at {
-                                Some(t) => format!("revoked {}", nambari_core::account::fmt_time(t)),
+                                Some(t) => format!("revoked {}", nambari_core::base::time::fmt_time(t)),
                                 None => "active".into(),
                             }
                         )
@@ -244,14 +230,14 @@ pub async fn run_with(cli: Cli, env: impl Fn(&str) -> Option<String>) -> Result<
                 UsersCommand::Unblock { user } => (user, "unblocked"),
                 UsersCommand::RevokeSessions { user } => (user, "sessions revoked"),
             };
-            let user = nambari_core::admin::find_user(&app, who).await.map_err(fail)?;
+            let user = nambari_core::flows::admin::find_user(&app, who).await.map_err(fail)?;
             let after = match cmd {
                 UsersCommand::Get { .. } => user,
-                UsersCommand::Block { .. } => nambari_core::admin::block(&app, &user).await.map_err(fail)?,
-                UsersCommand::Unblock { .. } => nambari_core::admin::unblock(&app, &user).await.map_err(fail)?,
-                UsersCommand::RevokeSessions { .. } => {
-                    nambari_core::admin::revoke_sessions(&app, &user).await.map_err(fail)?
-                }
+                UsersCommand::Block { .. } => nambari_core::flows::admin::block(&app, &user).await.map_err(fail)?,
+                UsersCommand::Unblock { .. } => nambari_core::flows::admin::unblock(&app, &user).await.map_err(fail)?,
+                UsersCommand::RevokeSessions { .. } => nambari_core::flows::admin::revoke_sessions(&app, &user)
+                    .await
+                    .map_err(fail)?,
             };
             if cli.json {
                 user_json(&after).to_string()

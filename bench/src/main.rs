@@ -388,7 +388,7 @@ async fn prepare_moto(moto: &str) -> Vec<(String, String)> {
         .await
         .expect("creating the bench table on moto");
     let sm = aws_sdk_secretsmanager::Client::new(&nambari_aws::sdk_config(Some(moto)).await);
-    let keys = serde_json::to_string(&nambari_core::tokens::KeyRing::generate_set().unwrap()).unwrap();
+    let keys = serde_json::to_string(&nambari_core::base::tokens::KeyRing::generate_set().unwrap()).unwrap();
     let hex = |n: u8| (0..32).map(|i| format!("{:02x}", i as u8 ^ n)).collect::<String>();
     let mut env = Vec::new();
     for (var, name, value) in [

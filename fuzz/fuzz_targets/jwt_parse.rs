@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use nambari_core::tokens::{KeyRing, TokenKind};
+use nambari_core::base::tokens::{KeyRing, TokenKind};
 
 fn ring() -> &'static KeyRing {
     static RING: OnceLock<KeyRing> = OnceLock::new();
@@ -29,5 +29,5 @@ fuzz_target!(|data: &[u8]| {
     ] {
         assert!(ring().verify::<serde_json::Value>(kind, s, 1_775_212_245).is_err());
     }
-    let _ = nambari_core::account::bearer(Some(s));
+    let _ = nambari_core::flows::account::bearer(Some(s));
 });

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nambari_core::phone::{PhoneNumber, Region};
+use nambari_core::base::phone::{PhoneNumber, Region};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else { return };

@@ -18,6 +18,7 @@ use lambda_http::aws_lambda_events::apigw::{
     ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
 };
 use lambda_http::request::RequestContext;
+use nambari_core::app::Needs;
 use nambari_core::{App, Error};
 use nambari_http::{Response, error_response};
 use tokio::net::TcpListener;
@@ -43,6 +44,9 @@ pub struct Route {
     pub method: &'static str,
     pub path: &'static str,
     pub function: &'static str,
+    /// What the function declares it uses: local mode hands it an App with
+    /// only that, as its deployment does.
+    pub needs: Needs,
     handler: Handler,
 }
 
@@ -52,6 +56,7 @@ macro_rules! route {
             method: $krate::METHOD,
             path: $krate::PATH,
             function: $name,
+            needs: $krate::NEEDS,
             handler: |app, req| Box::pin($krate::handle(app, req)),
         }
     };
@@ -106,11 +111,20 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-/// Serves `app` on `listener` until the task is dropped. With `log`, one
-/// line per request: method, route, status, milliseconds (never a body or
-/// a query string).
+/// Serves `app` on `listener` until the task is dropped, each function
+/// with `app` restricted to its needs (what it did not declare fails as it
+/// would deployed). With `log`, one line per request: method, route,
+/// status, milliseconds (never a body or a query string).
 pub async fn serve(app: Arc<App>, listener: TcpListener, log: bool) {
-    let routes: Arc<Vec<Route>> = Arc::new(routes());
+    let routes: Arc<Vec<Mounted>> = Arc::new(
+        routes()
+            .into_iter()
+            .map(|route| Mounted {
+                app: Arc::new(app.only(route.needs)),
+                route,
+            })
+            .collect(),
+    );
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
             continue;
@@ -129,9 +143,15 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, log: bool) {
     }
 }
 
+/// A route and the App its function runs on.
+struct Mounted {
+    route: Route,
+    app: Arc<App>,
+}
+
 async fn dispatch(
     app: Arc<App>,
-    routes: &[Route],
+    routes: &[Mounted],
     req: hyper::Request<Incoming>,
     peer: SocketAddr,
     log: bool,
@@ -150,27 +170,27 @@ async fn dispatch(
         );
         return res;
     }
-    let matching: Vec<(&Route, Vec<(String, String)>)> = routes
+    let matching: Vec<(&Mounted, Vec<(String, String)>)> = routes
         .iter()
-        .filter_map(|r| match_path(r.path, &path).map(|params| (r, params)))
+        .filter_map(|m| match_path(m.route.path, &path).map(|params| (m, params)))
         .collect();
-    let found = matching.iter().find(|(r, _)| r.method == method.as_str());
+    let found = matching.iter().find(|(m, _)| m.route.method == method.as_str());
     let res = match (found, matching.is_empty()) {
         (None, true) => error_response(&app, &Error::NotFound("No such route")),
         (None, false) => {
-            let allow: Vec<&str> = matching.iter().map(|(r, _)| r.method).collect();
+            let allow: Vec<&str> = matching.iter().map(|(m, _)| m.route.method).collect();
             let mut res = error_response(&app, &Error::MethodNotAllowed);
             if let Ok(v) = http::HeaderValue::from_str(&allow.join(", ")) {
                 res.headers_mut().insert(http::header::ALLOW, v);
             }
             res
         }
-        (Some((r, params)), _) => match to_lambda(req, peer, params.clone()).await {
-            Ok(lreq) => (r.handler)(app.clone(), lreq).await,
+        (Some((m, params)), _) => match to_lambda(req, peer, params.clone()).await {
+            Ok(lreq) => (m.route.handler)(m.app.clone(), lreq).await,
             Err(e) => error_response(&app, &e),
         },
     };
-    let route = found.map(|(r, _)| *r).or(matching.first().map(|(r, _)| *r));
+    let route = found.map(|(m, _)| &m.route).or(matching.first().map(|(m, _)| &m.route));
     if log {
         eprintln!(
             "{} {} {} {:.1}ms",

@@ -5,13 +5,13 @@
 use std::sync::Arc;
 
 use nambari_core::App;
-use nambari_core::clock::SystemClock;
-use nambari_core::config::SenderMode;
-use nambari_core::crypto::random_bytes;
-use nambari_core::memory::MemoryTable;
-use nambari_core::otp::Pepper;
-use nambari_core::table::Table;
-use nambari_core::tokens::{KeyRing, KeySet};
+use nambari_core::base::config::SenderMode;
+use nambari_core::base::crypto::random_bytes;
+use nambari_core::base::otp::Pepper;
+use nambari_core::base::tokens::{KeyRing, KeySet};
+use nambari_core::ports::clock::SystemClock;
+use nambari_core::ports::memory::MemoryTable;
+use nambari_core::ports::table::Table;
 use tokio::net::TcpListener;
 
 const HELP: &str = "\
@@ -133,7 +133,7 @@ async fn start() -> Result<(), String> {
             .or_else(|| std::env::var(k).ok())
             .or_else(|| nambari_local::local_default(k, args.port))
     };
-    let mut settings = nambari_core::config::Settings::from_lookup(lookup).map_err(|e| format!("{e:?}"))?;
+    let mut settings = nambari_core::base::config::Settings::from_lookup(lookup).map_err(|e| format!("{e:?}"))?;
     settings.table_name = args.table.clone();
     if args.no_limits {
         settings.limits.enabled = false;
@@ -169,23 +169,23 @@ async fn start() -> Result<(), String> {
             "real senders: SNS {}, SES {}, WhatsApp {}",
             endpoints.sns.as_deref().unwrap_or("AWS"),
             endpoints.ses.as_deref().unwrap_or("AWS"),
-            if settings.channels.contains(&nambari_core::channel::Pipe::Whatsapp) {
+            if settings.channels.contains(&nambari_core::base::channel::Pipe::Whatsapp) {
                 settings.delivery.whatsapp_base_url.as_str()
             } else {
                 "not offered"
             }
         ),
     };
-    let mut app = App::new(settings, table, Arc::new(SystemClock), Arc::new(keys), pepper, sender);
+    let app = App::new(settings, table, Arc::new(SystemClock), Arc::new(keys), pepper, sender);
     // The API-key pepper: API_KEY_PEPPER, else local mode's fixed default
     // (so `nambari-admin` can make keys for a local mode on DynamoDB).
     let api_pepper_hex = lookup("API_KEY_PEPPER").unwrap_or_else(|| LOCAL_API_KEY_PEPPER.to_owned());
-    let api_pepper = nambari_core::secrets::parse_pepper(&api_pepper_hex, "API_KEY_PEPPER").map_err(|e| e.0)?;
-    app.api_key_pepper = Some(Arc::new(nambari_core::secrets::Live::new(api_pepper)));
-    nambari_http::config::attach_adapters(&mut app, &lookup)
+    let api_pepper = nambari_core::ports::secrets::parse_pepper(&api_pepper_hex, "API_KEY_PEPPER").map_err(|e| e.0)?;
+    let app = app.with_api_key_pepper(Arc::new(nambari_core::ports::secrets::Live::new(api_pepper)));
+    let app = nambari_http::config::attach_adapters(app, &lookup)
         .await
         .map_err(|e| e.to_string())?;
-    let api_key = nambari_core::apikeys::create(&app, "local mode", &[], false)
+    let api_key = nambari_core::services::apikeys::create(&app, "local mode", &[], false)
         .await
         .map_err(|e| format!("creating the local API key: {e:?}"))?;
     let app = Arc::new(app);
@@ -201,7 +201,7 @@ async fn start() -> Result<(), String> {
     );
     eprintln!(
         "integrator API key (all scopes): {}",
-        nambari_core::apikeys::reveal(&api_key)
+        nambari_core::services::apikeys::reveal(&api_key)
     );
     tokio::select! {
         _ = nambari_local::serve(app, listener, !args.quiet) => {}

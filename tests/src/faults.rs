@@ -10,9 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use nambari_core::channel::Pipe;
-use nambari_core::sender::{InviteMessage, NoticeMessage, OtpMessage, SendError, Sender};
-use nambari_core::table::{Cond, Item, Key, Page, Query, Table, TableError, TableResult, Update, Write};
+use nambari_core::base::channel::Pipe;
+use nambari_core::model::table::{Cond, Item, Key, Page, Query, TableError, TableResult, Update, Write};
+use nambari_core::ports::sender::{InviteMessage, NoticeMessage, OtpMessage, SendError, Sender};
+use nambari_core::ports::table::Table;
 
 /// Text carried by every injected store error. It must reach the log (the
 /// cause is logged) and never a response body.

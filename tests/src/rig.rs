@@ -9,15 +9,15 @@ use std::sync::Arc;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use nambari_core::App;
-use nambari_core::clock::FixedClock;
-use nambari_core::config::Settings;
-use nambari_core::memory::MemoryTable;
-use nambari_core::metrics::RecordingMetrics;
-use nambari_core::otp::Pepper;
-use nambari_core::sender::RecordingSender;
-use nambari_core::table::Table;
+use nambari_core::base::config::Settings;
+use nambari_core::base::otp::Pepper;
+use nambari_core::base::tokens::{KeyRing, KeySet};
+use nambari_core::ports::clock::FixedClock;
+use nambari_core::ports::memory::MemoryTable;
+use nambari_core::ports::metrics::RecordingMetrics;
+use nambari_core::ports::sender::RecordingSender;
+use nambari_core::ports::table::Table;
 use nambari_core::testing::{self, T0};
-use nambari_core::tokens::{KeyRing, KeySet};
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -96,12 +96,12 @@ impl Rig {
 
     /// Local mode on any table (wrapped in a [`FaultyTable`]).
     pub async fn start_on(inner: Arc<dyn Table>, settings: Settings) -> Rig {
-        Self::start_on_app(inner, settings, |_| {}).await
+        Self::start_on_app(inner, settings, |app| app).await
     }
 
     /// As [`Rig::start_with`], with `edit` applied to the App before it
     /// serves (to install an idToken verifier, an events recorder, …).
-    pub async fn start_with_app(store: Store, settings: Settings, edit: impl FnOnce(&mut App)) -> Rig {
+    pub async fn start_with_app(store: Store, settings: Settings, edit: impl FnOnce(App) -> App) -> Rig {
         let inner: Arc<dyn Table> = match store {
             Store::Memory => Arc::new(MemoryTable::new()),
             Store::Dynamo => Arc::new(crate::moto::fresh_table(crate::moto::shared()).await),
@@ -110,7 +110,7 @@ impl Rig {
     }
 
     /// Local mode on any table with `edit` applied to the App.
-    pub async fn start_on_app(inner: Arc<dyn Table>, settings: Settings, edit: impl FnOnce(&mut App)) -> Rig {
+    pub async fn start_on_app(inner: Arc<dyn Table>, settings: Settings, edit: impl FnOnce(App) -> App) -> Rig {
         let table = Arc::new(FaultyTable::new(inner.clone()));
         let clock = Arc::new(FixedClock::at_secs(T0));
         let delivered = Arc::new(RecordingSender::default());
@@ -127,8 +127,7 @@ impl Rig {
             sender.clone(),
         );
         app.metrics = metrics.clone();
-        edit(&mut app);
-        let app = Arc::new(app);
+        let app = Arc::new(edit(app));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let task = tokio::spawn(nambari_local::serve(app.clone(), listener, false));

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use nambari_core::clock::FixedClock;
-use nambari_core::memory::MemoryTable;
-use nambari_core::metrics::RecordingMetrics;
-use nambari_core::sender::{InviteMessage, NoticeMessage, OtpMessage, RecordingSender, SendError, Sender};
-use nambari_core::table::Table;
+use nambari_core::ports::clock::FixedClock;
+use nambari_core::ports::memory::MemoryTable;
+use nambari_core::ports::metrics::RecordingMetrics;
+use nambari_core::ports::sender::{InviteMessage, NoticeMessage, OtpMessage, RecordingSender, SendError, Sender};
+use nambari_core::ports::table::Table;
 use nambari_core::testing::{self, TestApp};
-use nambari_core::{App, config::Settings};
+use nambari_core::{App, base::config::Settings};
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -132,7 +132,8 @@ impl Server {
         } = testing::app_with(table.clone(), settings);
         if let Some(via) = via {
             let recorder: Arc<dyn Sender> = sender.clone();
-            Arc::get_mut(&mut app).expect("a fresh App has one owner").sender = Arc::new(Tee { via, recorder });
+            let tee: Arc<dyn Sender> = Arc::new(Tee { via, recorder });
+            app = Arc::new((*app).clone().with_sender(tee));
         }
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");

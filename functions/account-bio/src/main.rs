@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(account_bio::handle).await
+    nambari_http::run(account_bio::NEEDS, account_bio::handle).await
 }

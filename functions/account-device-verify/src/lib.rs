@@ -4,13 +4,17 @@
 use std::sync::Arc;
 
 use lambda_http::Request;
-use nambari_core::password;
+use nambari_core::app::Needs;
+use nambari_core::flows::account_device_verify as flow;
 use nambari_core::{App, Result};
 use nambari_http::{Body, Response, client_ip, respond, signed_in_data};
 use serde_json::json;
 
 pub const METHOD: &str = "POST";
 pub const PATH: &str = "/api/v1/account/device/verify";
+
+/// What this function uses: its deployment grants exactly this.
+pub const NEEDS: Needs = flow::NEEDS;
 
 pub async fn handle(app: Arc<App>, req: Request) -> Response {
     respond(&app, run(&app, &req).await)
@@ -20,7 +24,7 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
     let body = Body::parse(req)?;
     let [token, otp] = body.strings(["deviceVerificationToken", "otp"])?;
     let ip = client_ip(req);
-    let (user, tokens) = password::verify_device(app, token, otp, ip.as_deref()).await?;
+    let (user, tokens) = flow::run(app, flow::Request::parse(app, token, otp, ip)?).await?;
     Ok(signed_in_data(
         app,
         "Device verified",

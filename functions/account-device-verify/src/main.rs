@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(account_device_verify::handle).await
+    nambari_http::run(account_device_verify::NEEDS, account_device_verify::handle).await
 }

@@ -1,10 +1,10 @@
 //! `handle` driven by the API Gateway v2 events in `events/account-device-verify/`.
 
-use nambari_core::auth::{self, AccessBody};
-use nambari_core::credentials;
-use nambari_core::password::{self, PasswordLoginInput, SignIn};
+use nambari_core::base::tokens::TokenKind;
+use nambari_core::testing::calls::auth::{self, AccessBody};
+use nambari_core::testing::calls::credentials;
+use nambari_core::testing::calls::password::{self, PasswordLoginInput, SignIn};
 use nambari_core::testing::{self, TestApp};
-use nambari_core::tokens::TokenKind;
 use nambari_http::testing::{call, event, failure, sign_up, success};
 
 use super::handle;
@@ -71,7 +71,8 @@ async fn the_right_code_signs_the_new_device_in_once_and_makes_it_known() {
     assert_eq!(data["onboarding"]["primaryComplete"], true);
     let claims = t
         .app
-        .keys
+        .keys()
+        .unwrap()
         .verify::<AccessBody>(TokenKind::Access, data["accessToken"].as_str().unwrap(), t.app.now())
         .unwrap();
     assert_eq!(claims.sub, user_id);

@@ -4,13 +4,17 @@
 use std::sync::Arc;
 
 use lambda_http::Request;
-use nambari_core::account;
+use nambari_core::app::Needs;
+use nambari_core::flows::account_email_start as flow;
 use nambari_core::{App, Result};
 use nambari_http::{Body, Response, bearer, client_ip, locale, ok, respond};
 use serde_json::json;
 
 pub const METHOD: &str = "POST";
 pub const PATH: &str = "/api/v1/account/email/start";
+
+/// What this function uses: its deployment grants exactly this.
+pub const NEEDS: Needs = flow::NEEDS;
 
 pub async fn handle(app: Arc<App>, req: Request) -> Response {
     respond(&app, run(&app, &req).await)
@@ -20,7 +24,7 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
     let body = Body::parse(req)?;
     let [email] = body.strings(["email"])?;
     let ip = client_ip(req);
-    let sent = account::email_start(app, bearer(req), email, locale(req), ip.as_deref()).await?;
+    let sent = flow::run(app, bearer(req), flow::Request::parse(email, locale(req), ip)).await?;
     let mut data = json!({
         "tempToken": sent.temp_token,
         "maskedDestination": sent.masked_destination,

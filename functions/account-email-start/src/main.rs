@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(account_email_start::handle).await
+    nambari_http::run(account_email_start::NEEDS, account_email_start::handle).await
 }

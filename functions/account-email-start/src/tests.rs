@@ -1,10 +1,9 @@
 //! `handle` driven by the API Gateway v2 events in `events/account-email-start/`.
 
-use nambari_core::account;
-use nambari_core::auth::TempBody;
-use nambari_core::channel::Pipe;
+use nambari_core::base::channel::Pipe;
+use nambari_core::base::tokens::TokenKind;
+use nambari_core::testing::calls::auth::TempBody;
 use nambari_core::testing::{self, TestApp};
-use nambari_core::tokens::TokenKind;
 use nambari_http::testing::{call, event, failure, sign_up, success};
 
 use super::handle;
@@ -36,10 +35,14 @@ async fn a_code_is_emailed_and_a_temp_token_for_it_returned() {
     assert_eq!(emails_sent(&t), 1);
     let claims = t
         .app
-        .keys
+        .keys()
+        .unwrap()
         .verify::<TempBody>(TokenKind::Temp, data["tempToken"].as_str().unwrap(), t.app.now())
         .unwrap();
-    assert_eq!(claims.body.purpose, account::PURPOSE_EMAIL);
+    assert_eq!(
+        claims.body.purpose,
+        nambari_core::services::otp_sessions::Purpose::Email.as_str()
+    );
     assert_eq!(
         claims.body.uid.as_ref().map(|u| u.as_str()),
         Some(user.user_id.as_str())

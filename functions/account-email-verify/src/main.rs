@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(account_email_verify::handle).await
+    nambari_http::run(account_email_verify::NEEDS, account_email_verify::handle).await
 }

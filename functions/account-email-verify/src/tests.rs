@@ -1,10 +1,10 @@
 //! `handle` driven by the API Gateway v2 events in `events/account-email-verify/`.
 
-use nambari_core::account;
-use nambari_core::auth::{self, AccessBody, Sent};
-use nambari_core::channel::Pipe;
+use nambari_core::base::channel::Pipe;
+use nambari_core::base::tokens::TokenKind;
+use nambari_core::testing::calls::account;
+use nambari_core::testing::calls::auth::{self, AccessBody, Sent};
 use nambari_core::testing::{self, TestApp};
-use nambari_core::tokens::TokenKind;
 use nambari_http::testing::{call, event, failure, sign_up, success};
 
 use super::handle;
@@ -45,7 +45,8 @@ async fn the_right_code_verifies_the_email_once_and_makes_it_a_sign_in_channel()
     assert_eq!(data["onboarding"]["email"], true);
     let claims = t
         .app
-        .keys
+        .keys()
+        .unwrap()
         .verify::<AccessBody>(TokenKind::Access, data["accessToken"].as_str().unwrap(), t.app.now())
         .unwrap();
     assert!(claims.body.onb.email);

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(account_interests::handle).await
+    nambari_http::run(account_interests::NEEDS, account_interests::handle).await
 }

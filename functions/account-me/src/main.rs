@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(account_me::handle).await
+    nambari_http::run(account_me::NEEDS, account_me::handle).await
 }

@@ -1,7 +1,7 @@
 //! `handle` driven by the API Gateway v2 events in `events/account-me/`.
 
-use nambari_core::account;
 use nambari_core::testing;
+use nambari_core::testing::calls::account;
 use nambari_http::testing::{call, event, failure, sign_up, success};
 use serde_json::json;
 

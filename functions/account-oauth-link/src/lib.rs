@@ -6,12 +6,16 @@
 use std::sync::Arc;
 
 use lambda_http::Request;
-use nambari_core::oauth::{self, LinkInput};
+use nambari_core::app::Needs;
+use nambari_core::flows::account_oauth_link as flow;
 use nambari_core::{App, Result};
 use nambari_http::{Body, Response, bearer, ok, respond};
 
 pub const METHOD: &str = "POST";
 pub const PATH: &str = "/api/v1/account/oauth/link";
+
+/// What this function uses: its deployment grants exactly this.
+pub const NEEDS: Needs = flow::NEEDS;
 
 pub async fn handle(app: Arc<App>, req: Request) -> Response {
     respond(&app, run(&app, &req).await)
@@ -20,13 +24,13 @@ pub async fn handle(app: Arc<App>, req: Request) -> Response {
 async fn run(app: &App, req: &Request) -> Result<Response> {
     let body = Body::parse(req)?;
     let [provider, id_token, nonce, pin] = body.strings(["provider", "idToken", "nonce", "pin"])?;
-    let input = LinkInput {
+    let raw = flow::Raw {
         provider,
         id_token,
         nonce,
         pin,
     };
-    let linked = oauth::link(app, bearer(req), input).await?;
+    let linked = flow::run(app, bearer(req), flow::Request::parse(raw)).await?;
     Ok(ok(app, "Provider linked", None, linked))
 }
 

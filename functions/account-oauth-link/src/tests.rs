@@ -3,11 +3,12 @@
 //! The idToken check is a fake here (the JWKS verifier is tested in
 //! `nambari-oauth`): it takes `good:<sub>` as the provider's subject `<sub>`.
 
-use nambari_core::account;
-use nambari_core::auth;
-use nambari_core::credentials;
-use nambari_core::oauth::{self, OAuthLoginInput, Provider};
-use nambari_core::password::SignIn;
+use nambari_core::base::values::Provider;
+use nambari_core::testing::calls::account;
+use nambari_core::testing::calls::auth;
+use nambari_core::testing::calls::credentials;
+use nambari_core::testing::calls::oauth::{self, OAuthLoginInput};
+use nambari_core::testing::calls::password::SignIn;
 use nambari_core::testing::{TestApp, app_with_fake_providers, link_google};
 use nambari_http::testing::{SignedUp, call, event, failure, sign_up, success};
 use serde_json::json;

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(account_oauth_nonce::handle).await
+    nambari_http::run(account_oauth_nonce::NEEDS, account_oauth_nonce::handle).await
 }

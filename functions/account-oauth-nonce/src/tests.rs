@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use nambari_core::oauth::{IdTokenClaims, IdTokenError, IdTokenVerifier, Provider};
-use nambari_core::repo::nonce_key;
+use nambari_core::base::values::Provider;
+use nambari_core::model::keys::nonce_key;
+use nambari_core::ports::id_tokens::{IdTokenClaims, IdTokenError, IdTokenVerifier};
 use nambari_core::testing::{self, TestApp};
 use nambari_http::testing::{call, event, failure, sign_up, success};
 
@@ -27,8 +28,8 @@ impl IdTokenVerifier for NoTokens {
 fn app_with_google() -> TestApp {
     let mut settings = testing::settings();
     settings.oauth.google_client_ids = vec!["client-1".into()];
-    let mut t = testing::app_with(Arc::new(nambari_core::memory::MemoryTable::new()), settings);
-    Arc::get_mut(&mut t.app).unwrap().oauth = Some(Arc::new(NoTokens));
+    let mut t = testing::app_with(Arc::new(nambari_core::ports::memory::MemoryTable::new()), settings);
+    t.edit(|app| app.with_oauth(Some(Arc::new(NoTokens))));
     t
 }
 

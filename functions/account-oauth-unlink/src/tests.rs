@@ -1,9 +1,10 @@
 //! `handle` driven by the API Gateway v2 events in `events/account-oauth-unlink/`.
 
-use nambari_core::auth;
-use nambari_core::ids::UserId;
-use nambari_core::oauth::{self, OAuthLoginInput};
-use nambari_core::repo::{User, user_key};
+use nambari_core::base::ids::UserId;
+use nambari_core::model::keys::user_key;
+use nambari_core::model::records::User;
+use nambari_core::testing::calls::auth;
+use nambari_core::testing::calls::oauth::{self, OAuthLoginInput};
 use nambari_core::testing::{TestApp, app_with_fake_providers, link_google};
 use nambari_http::testing::{SignedUp, call, event, failure, sign_up, success};
 use serde_json::json;

@@ -4,12 +4,16 @@
 use std::sync::Arc;
 
 use lambda_http::Request;
-use nambari_core::credentials;
+use nambari_core::app::Needs;
+use nambari_core::flows::account_password as flow;
 use nambari_core::{App, Result};
 use nambari_http::{Body, Response, bearer, ok, respond};
 
 pub const METHOD: &str = "PUT";
 pub const PATH: &str = "/api/v1/account/password";
+
+/// What this function uses: its deployment grants exactly this.
+pub const NEEDS: Needs = flow::NEEDS;
 
 pub async fn handle(app: Arc<App>, req: Request) -> Response {
     respond(&app, run(&app, &req).await)
@@ -18,7 +22,12 @@ pub async fn handle(app: Arc<App>, req: Request) -> Response {
 async fn run(app: &App, req: &Request) -> Result<Response> {
     let body = Body::parse(req)?;
     let [new_password, confirm, current] = body.strings(["newPassword", "confirmPassword", "currentPassword"])?;
-    let set = credentials::set_password(app, bearer(req), new_password, confirm, current).await?;
+    let raw = flow::Raw {
+        new_password,
+        confirm,
+        current,
+    };
+    let set = flow::run(app, bearer(req), flow::Request::parse(raw)).await?;
     Ok(ok(app, "Password set", None, set))
 }
 

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(account_password::handle).await
+    nambari_http::run(account_password::NEEDS, account_password::handle).await
 }

@@ -1,9 +1,9 @@
 //! `handle` driven by the API Gateway v2 events in `events/account-password/`.
 
-use nambari_core::account;
-use nambari_core::auth;
-use nambari_core::credentials;
-use nambari_core::password::{self, PasswordLoginInput, SignIn};
+use nambari_core::testing::calls::account;
+use nambari_core::testing::calls::auth;
+use nambari_core::testing::calls::credentials;
+use nambari_core::testing::calls::password::{self, PasswordLoginInput, SignIn};
 use nambari_core::testing::{self, TestApp};
 use nambari_core::{Error, Result};
 use nambari_http::testing::{call, event, failure, sign_up, success};

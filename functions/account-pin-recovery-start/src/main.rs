@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(account_pin_recovery_start::handle).await
+    nambari_http::run(account_pin_recovery_start::NEEDS, account_pin_recovery_start::handle).await
 }

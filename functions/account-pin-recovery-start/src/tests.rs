@@ -1,7 +1,7 @@
 //! `handle` driven by the API Gateway v2 events in `events/account-pin-recovery-start/`.
 
-use nambari_core::channel::Pipe;
-use nambari_core::credentials;
+use nambari_core::base::channel::Pipe;
+use nambari_core::testing::calls::credentials;
 use nambari_core::testing::{self, TestApp};
 use nambari_http::testing::{SignedUp, call, event, failure, sign_up, success};
 

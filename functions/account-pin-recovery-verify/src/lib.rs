@@ -6,14 +6,18 @@
 use std::sync::Arc;
 
 use lambda_http::Request;
-use nambari_core::account::AuthMethods;
-use nambari_core::pin_recovery::{self, RecoverInput};
+use nambari_core::app::Needs;
+use nambari_core::flows::account_pin_recovery_verify as flow;
+use nambari_core::services::profile::AuthMethods;
 use nambari_core::{App, Result};
 use nambari_http::{Body, Response, bearer, client_ip, respond, signed_in_data};
 use serde_json::json;
 
 pub const METHOD: &str = "POST";
 pub const PATH: &str = "/api/v1/account/pin/recovery/verify";
+
+/// What this function uses: its deployment grants exactly this.
+pub const NEEDS: Needs = flow::NEEDS;
 
 pub async fn handle(app: Arc<App>, req: Request) -> Response {
     respond(&app, run(&app, &req).await)
@@ -23,14 +27,14 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
     let body = Body::parse(req)?;
     let [recovery_token, email_otp, phone_otp, pin] = body.strings(["recoveryToken", "emailOtp", "phoneOtp", "pin"])?;
     let ip = client_ip(req);
-    let input = RecoverInput {
+    let raw = flow::Raw {
         recovery_token,
         email_otp,
         phone_otp,
         pin,
-        ip: ip.as_deref(),
+        ip,
     };
-    let (user, tokens) = pin_recovery::verify(app, bearer(req), input).await?;
+    let (user, tokens) = flow::run(app, bearer(req), flow::Request::parse(app, raw)).await?;
     let methods = AuthMethods::of(&user);
     Ok(signed_in_data(
         app,

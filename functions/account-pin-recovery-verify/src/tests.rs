@@ -1,8 +1,8 @@
 //! `handle` driven by the API Gateway v2 events in `events/account-pin-recovery-verify/`.
 
-use nambari_core::credentials;
-use nambari_core::pin_recovery;
-use nambari_core::sender::Notice;
+use nambari_core::ports::sender::Notice;
+use nambari_core::testing::calls::credentials;
+use nambari_core::testing::calls::pin_recovery;
 use nambari_core::testing::{self, TestApp};
 use nambari_http::testing::{SignedUp, call, event, failure, sign_up, success};
 

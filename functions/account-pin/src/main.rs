@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(account_pin::handle).await
+    nambari_http::run(account_pin::NEEDS, account_pin::handle).await
 }

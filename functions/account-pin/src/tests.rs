@@ -1,7 +1,7 @@
 //! `handle` driven by the API Gateway v2 events in `events/account-pin/`.
 
-use nambari_core::account;
-use nambari_core::credentials;
+use nambari_core::testing::calls::account;
+use nambari_core::testing::calls::credentials;
 use nambari_core::testing::{self, TestApp};
 use nambari_http::testing::{call, event, failure, sign_up, success};
 use serde_json::json;

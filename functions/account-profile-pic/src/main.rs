@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(account_profile_pic::handle).await
+    nambari_http::run(account_profile_pic::NEEDS, account_profile_pic::handle).await
 }

@@ -1,9 +1,9 @@
 //! `handle` driven by the API Gateway v2 events in `events/account-profile-pic/`.
 
-use nambari_core::account;
-use nambari_core::auth::AccessBody;
+use nambari_core::base::tokens::TokenKind;
+use nambari_core::testing::calls::account;
+use nambari_core::testing::calls::auth::AccessBody;
 use nambari_core::testing::{self, TestApp};
-use nambari_core::tokens::TokenKind;
 use nambari_http::testing::{call, event, failure, sign_up, success};
 
 use super::handle;
@@ -18,7 +18,8 @@ async fn picture_of(t: &TestApp, access_token: &str) -> Option<String> {
 
 fn claims_of(t: &TestApp, access_token: &str) -> AccessBody {
     t.app
-        .keys
+        .keys()
+        .unwrap()
         .verify::<AccessBody>(TokenKind::Access, access_token, t.app.now())
         .unwrap()
         .body

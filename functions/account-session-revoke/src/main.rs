@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(account_session_revoke::handle).await
+    nambari_http::run(account_session_revoke::NEEDS, account_session_revoke::handle).await
 }

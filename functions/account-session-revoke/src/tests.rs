@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use nambari_core::account;
-use nambari_core::auth::{self, StartInput, Tokens, Verified, VerifyInput};
-use nambari_core::events::{EventType, RecordingEvents};
+use nambari_core::ports::events::{EventType, RecordingEvents};
+use nambari_core::testing::calls::account;
+use nambari_core::testing::calls::auth::{self, StartInput, Tokens, Verified, VerifyInput};
 use nambari_core::testing::{self, TestApp};
 use nambari_http::testing::{call, event, failure, sign_up, success};
 use serde_json::Value;
@@ -21,7 +21,7 @@ const OTHER_DEVICE: &str = "ios-uuid-def456";
 fn app() -> (TestApp, Arc<RecordingEvents>) {
     let mut t = testing::app();
     let events = Arc::new(RecordingEvents::default());
-    Arc::get_mut(&mut t.app).expect("the only handle on the App").events = events.clone();
+    t.edit(|app| app.with_events(events.clone()));
     (t, events)
 }
 

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(account_sessions_list::handle).await
+    nambari_http::run(account_sessions_list::NEEDS, account_sessions_list::handle).await
 }

@@ -1,9 +1,9 @@
 //! `handle` driven by the API Gateway v2 events in `events/account-sessions-list/`.
 
-use nambari_core::account;
-use nambari_core::auth::{self, AccessBody, StartInput, Tokens, Verified, VerifyInput};
+use nambari_core::base::tokens::TokenKind;
+use nambari_core::testing::calls::account;
+use nambari_core::testing::calls::auth::{self, AccessBody, StartInput, Tokens, Verified, VerifyInput};
 use nambari_core::testing::{self, TestApp};
-use nambari_core::tokens::TokenKind;
 use nambari_http::testing::{call, event, failure, sign_up, success};
 use serde_json::json;
 
@@ -52,7 +52,8 @@ async fn sign_in_on(t: &TestApp, phone: &str, device: &str, name: &str, platform
 
 fn sid_of(t: &TestApp, access_token: &str) -> String {
     t.app
-        .keys
+        .keys()
+        .unwrap()
         .verify::<AccessBody>(TokenKind::Access, access_token, t.app.now())
         .unwrap()
         .body

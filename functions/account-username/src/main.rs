@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(account_username::handle).await
+    nambari_http::run(account_username::NEEDS, account_username::handle).await
 }

@@ -1,9 +1,9 @@
 //! `handle` driven by the API Gateway v2 events in `events/account-username/`.
 
-use nambari_core::account;
-use nambari_core::auth::AccessBody;
+use nambari_core::base::tokens::TokenKind;
+use nambari_core::testing::calls::account;
+use nambari_core::testing::calls::auth::AccessBody;
 use nambari_core::testing::{self, TestApp};
-use nambari_core::tokens::TokenKind;
 use nambari_http::testing::{call, event, failure, sign_up, success};
 use serde_json::json;
 
@@ -35,12 +35,14 @@ async fn a_username_is_claimed_in_lowercase_and_a_new_access_token_carries_the_f
     let now = t.app.now();
     let new = t
         .app
-        .keys
+        .keys()
+        .unwrap()
         .verify::<AccessBody>(TokenKind::Access, data["accessToken"].as_str().unwrap(), now)
         .unwrap();
     let old = t
         .app
-        .keys
+        .keys()
+        .unwrap()
         .verify::<AccessBody>(TokenKind::Access, &user.access_token, now)
         .unwrap();
     assert!(new.body.onb.username);

@@ -4,13 +4,17 @@
 use std::sync::Arc;
 
 use lambda_http::Request;
-use nambari_core::auth;
+use nambari_core::app::Needs;
+use nambari_core::flows::auth_check as flow;
 use nambari_core::{App, Result};
 use nambari_http::{Body, Response, client_ip, ok, respond};
 use serde::Serialize;
 
 pub const METHOD: &str = "POST";
 pub const PATH: &str = "/api/v1/auth/check";
+
+/// What this function uses: its deployment grants exactly this.
+pub const NEEDS: Needs = flow::NEEDS;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -42,7 +46,7 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
     let body = Body::parse(req)?;
     let [identifier, device_id] = body.strings(["identifier", "deviceId"])?;
     let ip = client_ip(req);
-    let out = auth::check(app, identifier, device_id, ip.as_deref()).await?;
+    let out = flow::run(app, flow::Request::parse(app, identifier, device_id, ip)?).await?;
     let (action, message) = match &out.user {
         None => ("REGISTER", "Phone number not registered"),
         Some(u) if u.primary_complete => ("LOGIN", "Welcome back"),

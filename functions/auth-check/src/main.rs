@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(auth_check::handle).await
+    nambari_http::run(auth_check::NEEDS, auth_check::handle).await
 }

@@ -1,10 +1,11 @@
 //! `handle` driven by the API Gateway v2 events in `events/auth-check/`.
 
-use nambari_core::auth::{self, CheckBody};
-use nambari_core::ids::UserId;
-use nambari_core::repo::{Db, User};
+use nambari_core::base::ids::UserId;
+use nambari_core::base::tokens::TokenKind;
+use nambari_core::model::records::User;
+use nambari_core::ports::table::Db;
+use nambari_core::testing::calls::auth::{self, CheckBody};
 use nambari_core::testing::{self, TestApp};
-use nambari_core::tokens::TokenKind;
 use nambari_http::testing::{call, event, failure, success};
 use serde_json::{Value, json};
 
@@ -22,7 +23,7 @@ async fn seed_user(t: &TestApp, phone: &str, edit: impl FnOnce(&mut User)) -> Us
     edit(&mut user);
     t.app
         .db
-        .transact(Db::create_user_writes(&user, now).unwrap())
+        .transact(Db::create_user_writes(&user, now).unwrap().into())
         .await
         .unwrap();
     user
@@ -49,7 +50,8 @@ async fn check_token_is_bound_to_the_phone_and_the_device() {
     let token = success(&r, Some("REGISTER"))["checkToken"].as_str().unwrap();
     let claims = t
         .app
-        .keys
+        .keys()
+        .unwrap()
         .verify::<CheckBody>(TokenKind::Check, token, t.app.now())
         .unwrap();
     assert_eq!(claims.body.phone, TZ_PHONE);
@@ -79,7 +81,8 @@ async fn registered_phone_with_primary_done_is_told_to_log_in() {
     );
     let claims = t
         .app
-        .keys
+        .keys()
+        .unwrap()
         .verify::<CheckBody>(TokenKind::Check, data["checkToken"].as_str().unwrap(), t.app.now())
         .unwrap();
     assert_eq!(claims.body.uid, Some(user.id));
@@ -159,7 +162,8 @@ async fn configured_test_number_is_accepted_although_it_is_fictional() {
     let data = success(&r, Some("REGISTER"));
     let claims = t
         .app
-        .keys
+        .keys()
+        .unwrap()
         .verify::<CheckBody>(TokenKind::Check, data["checkToken"].as_str().unwrap(), t.app.now())
         .unwrap();
     assert_eq!(claims.body.phone, TEST_PHONE);

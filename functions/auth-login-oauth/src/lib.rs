@@ -6,13 +6,17 @@
 use std::sync::Arc;
 
 use lambda_http::Request;
-use nambari_core::oauth::{self, OAuthLoginInput};
+use nambari_core::app::Needs;
+use nambari_core::flows::auth_login_oauth as flow;
 use nambari_core::{App, Result};
 use nambari_http::{Body, Response, client_ip, device_token, locale, respond, sign_in_response};
 use serde_json::json;
 
 pub const METHOD: &str = "POST";
 pub const PATH: &str = "/api/v1/auth/login/oauth";
+
+/// What this function uses: its deployment grants exactly this.
+pub const NEEDS: Needs = flow::NEEDS;
 
 pub async fn handle(app: Arc<App>, req: Request) -> Response {
     respond(&app, run(&app, &req).await)
@@ -39,11 +43,7 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
         "platform",
         "state",
     ])?;
-    if state.is_some_and(|s| s.len() > 512) {
-        return Err(nambari_core::Error::field("state", "must be at most 512 characters"));
-    }
-    let ip = client_ip(req);
-    let input = OAuthLoginInput {
+    let raw = flow::Raw {
         check_token,
         provider,
         id_token,
@@ -52,9 +52,10 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
         device_name,
         platform,
         locale: locale(req),
-        ip: ip.as_deref(),
+        ip: client_ip(req),
+        state,
     };
-    let sign_in = oauth::login(app, input).await?;
+    let sign_in = flow::run(app, flow::Request::parse(app, raw)?).await?;
     Ok(sign_in_response(app, sign_in, json!({"state": state})))
 }
 

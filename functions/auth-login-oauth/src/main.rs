@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(auth_login_oauth::handle).await
+    nambari_http::run(auth_login_oauth::NEEDS, auth_login_oauth::handle).await
 }

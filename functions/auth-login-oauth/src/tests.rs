@@ -3,10 +3,10 @@
 //! The idToken check is a fake here (the JWKS verifier is tested in
 //! `nambari-oauth`): it takes `good:<sub>` as the provider's subject `<sub>`.
 
-use nambari_core::auth::{self, AccessBody};
-use nambari_core::oauth::Provider;
+use nambari_core::base::tokens::TokenKind;
+use nambari_core::base::values::Provider;
+use nambari_core::testing::calls::auth::{self, AccessBody};
 use nambari_core::testing::{TestApp, app_with_fake_providers, link_google};
-use nambari_core::tokens::TokenKind;
 use nambari_http::testing::{SignedUp, call, event, failure, sign_up, success};
 
 use super::handle;
@@ -47,7 +47,8 @@ async fn a_linked_google_account_signs_in_on_a_known_device_echoes_the_state_and
     assert_eq!(data["onboarding"]["primaryComplete"], true);
     let claims = t
         .app
-        .keys
+        .keys()
+        .unwrap()
         .verify::<AccessBody>(TokenKind::Access, data["accessToken"].as_str().unwrap(), t.app.now())
         .unwrap();
     assert_eq!(claims.sub, user.user_id);
@@ -78,7 +79,8 @@ async fn on_a_device_the_account_does_not_know_a_code_goes_to_the_phone() {
     let dvt = r.data_str("deviceVerificationToken");
     let claims = t
         .app
-        .keys
+        .keys()
+        .unwrap()
         .verify::<auth::DeviceVerificationBody>(TokenKind::DeviceVerification, &dvt, t.app.now())
         .unwrap();
     assert_eq!(claims.body.first.as_deref(), Some("oauth_google"));

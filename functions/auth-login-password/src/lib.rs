@@ -6,12 +6,16 @@
 use std::sync::Arc;
 
 use lambda_http::Request;
-use nambari_core::password::{self, PasswordLoginInput};
+use nambari_core::app::Needs;
+use nambari_core::flows::auth_login_password as flow;
 use nambari_core::{App, Result};
 use nambari_http::{Body, Response, client_ip, device_token, locale, respond, sign_in_response};
 
 pub const METHOD: &str = "POST";
 pub const PATH: &str = "/api/v1/auth/login/password";
+
+/// What this function uses: its deployment grants exactly this.
+pub const NEEDS: Needs = flow::NEEDS;
 
 pub async fn handle(app: Arc<App>, req: Request) -> Response {
     respond(&app, run(&app, &req).await)
@@ -34,8 +38,7 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
         "deviceName",
         "platform",
     ])?;
-    let ip = client_ip(req);
-    let input = PasswordLoginInput {
+    let raw = flow::Raw {
         check_token,
         password,
         device_id,
@@ -43,9 +46,9 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
         device_name,
         platform,
         locale: locale(req),
-        ip: ip.as_deref(),
+        ip: client_ip(req),
     };
-    let sign_in = password::login(app, input).await?;
+    let sign_in = flow::run(app, flow::Request::parse(app, raw)?).await?;
     Ok(sign_in_response(app, sign_in, serde_json::json!({})))
 }
 

@@ -1,11 +1,11 @@
 //! `handle` driven by the API Gateway v2 events in `events/auth-login-password/`.
 
-use nambari_core::auth::{self, AccessBody, DeviceVerificationBody};
-use nambari_core::credentials;
-use nambari_core::password;
-use nambari_core::repo::Platform;
+use nambari_core::base::tokens::TokenKind;
+use nambari_core::base::values::Platform;
+use nambari_core::testing::calls::auth::{self, AccessBody, DeviceVerificationBody};
+use nambari_core::testing::calls::credentials;
+use nambari_core::testing::calls::password;
 use nambari_core::testing::{self, TestApp};
-use nambari_core::tokens::TokenKind;
 use nambari_http::testing::{SignedUp, call, event, failure, sign_up, success};
 use serde_json::Value;
 
@@ -59,7 +59,8 @@ async fn the_right_password_on_a_known_device_signs_in_and_uses_up_the_check_tok
     assert!(r.headers.get("set-cookie").is_none(), "only web clients get the cookie");
     let claims = t
         .app
-        .keys
+        .keys()
+        .unwrap()
         .verify::<AccessBody>(TokenKind::Access, data["accessToken"].as_str().unwrap(), t.app.now())
         .unwrap();
     assert_eq!(claims.sub, user.user_id);
@@ -92,7 +93,8 @@ async fn the_right_password_on_an_unknown_device_sends_a_code_to_verify_the_devi
     let token = data["deviceVerificationToken"].as_str().unwrap();
     let claims = t
         .app
-        .keys
+        .keys()
+        .unwrap()
         .verify::<DeviceVerificationBody>(TokenKind::DeviceVerification, token, t.app.now())
         .unwrap();
     assert_eq!(claims.body.uid.as_str(), user.user_id);

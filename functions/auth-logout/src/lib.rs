@@ -4,19 +4,23 @@
 use std::sync::Arc;
 
 use lambda_http::Request;
-use nambari_core::account;
+use nambari_core::app::Needs;
+use nambari_core::flows::auth_logout as flow;
 use nambari_core::{App, Result};
 use nambari_http::{Response, bearer, ok, respond, set_refresh_cookie};
 
 pub const METHOD: &str = "POST";
 pub const PATH: &str = "/api/v1/auth/logout";
 
+/// What this function uses: its deployment grants exactly this.
+pub const NEEDS: Needs = flow::NEEDS;
+
 pub async fn handle(app: Arc<App>, req: Request) -> Response {
     respond(&app, run(&app, &req).await)
 }
 
 async fn run(app: &App, req: &Request) -> Result<Response> {
-    account::logout(app, bearer(req)).await?;
+    flow::run(app, bearer(req)).await?;
     let mut res = ok(app, "Logged out", None, ());
     set_refresh_cookie(&mut res, None, 0);
     Ok(res)

@@ -5,14 +5,19 @@
 use std::sync::Arc;
 
 use lambda_http::Request;
-use nambari_core::auth::{self, Onboarded, PrimaryInput, Tier};
-use nambari_core::repo::OnboardingFlags;
+use nambari_core::app::Needs;
+use nambari_core::flows::auth_onboarding_primary as flow;
+use nambari_core::model::claims::Tier;
+use nambari_core::model::records::OnboardingFlags;
 use nambari_core::{App, Result};
 use nambari_http::{Body, BodyTokens, Response, ok, respond, set_session_cookies};
 use serde::Serialize;
 
 pub const METHOD: &str = "POST";
 pub const PATH: &str = "/api/v1/auth/onboarding/primary";
+
+/// What this function uses: its deployment grants exactly this.
+pub const NEEDS: Needs = flow::NEEDS;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -38,18 +43,15 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
     let body = Body::parse(req)?;
     let [onboarding_token, first_name, last_name, birth_date] =
         body.strings(["onboardingToken", "firstName", "lastName", "birthDate"])?;
-    let out = auth::onboard_primary(
-        app,
-        PrimaryInput {
-            onboarding_token,
-            first_name,
-            last_name,
-            birth_date,
-        },
-    )
-    .await?;
+    let raw = flow::Raw {
+        onboarding_token,
+        first_name,
+        last_name,
+        birth_date,
+    };
+    let out = flow::run(app, flow::Request::parse(app, raw)?).await?;
     Ok(match out {
-        Onboarded::Complete { user, tier, tokens } => {
+        flow::Onboarded::Complete { user, tier, tokens } => {
             let body = BodyTokens::of(&tokens);
             let data = PrimaryData {
                 access_token: Some(tokens.access_token.clone()),
@@ -65,7 +67,7 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
             set_session_cookies(app, &mut res, &tokens);
             res
         }
-        Onboarded::Blocked { unblock_date } => {
+        flow::Onboarded::Blocked { unblock_date } => {
             let data = PrimaryData {
                 access_token: None,
                 refresh_token: None,

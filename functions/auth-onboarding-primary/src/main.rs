@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(auth_onboarding_primary::handle).await
+    nambari_http::run(auth_onboarding_primary::NEEDS, auth_onboarding_primary::handle).await
 }

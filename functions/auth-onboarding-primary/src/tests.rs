@@ -1,8 +1,8 @@
 //! `handle` driven by the API Gateway v2 events in `events/auth-onboarding-primary/`.
 
-use nambari_core::auth::{self, AccessBody, StartInput, Tier, Verified, VerifyInput};
+use nambari_core::base::tokens::TokenKind;
+use nambari_core::testing::calls::auth::{self, AccessBody, StartInput, Tier, Verified, VerifyInput};
 use nambari_core::testing::{self, TestApp};
-use nambari_core::tokens::TokenKind;
 use nambari_http::testing::{call, event, failure, success};
 use serde_json::{Value, json};
 
@@ -62,7 +62,8 @@ async fn onboarding_token(t: &TestApp) -> String {
 
 fn access_claims(t: &TestApp, data: &Value) -> AccessBody {
     t.app
-        .keys
+        .keys()
+        .unwrap()
         .verify::<AccessBody>(TokenKind::Access, data["accessToken"].as_str().unwrap(), t.app.now())
         .unwrap()
         .body

@@ -4,12 +4,16 @@
 use std::sync::Arc;
 
 use lambda_http::Request;
-use nambari_core::one_step;
+use nambari_core::app::Needs;
+use nambari_core::flows::auth_otp_trigger as flow;
 use nambari_core::{App, Result};
 use nambari_http::{Body, Response, client_ip, locale, ok, respond};
 
 pub const METHOD: &str = "POST";
 pub const PATH: &str = "/api/v1/auth/otp/trigger";
+
+/// What this function uses: its deployment grants exactly this.
+pub const NEEDS: Needs = flow::NEEDS;
 
 /// A repeated `Idempotency-Key` gets the first response, not a second code.
 pub async fn handle(app: Arc<App>, req: Request) -> Response {
@@ -23,7 +27,7 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
     let body = Body::parse(req)?;
     let [phone, device_id] = body.strings(["phone", "device_id"])?;
     let ip = client_ip(req);
-    let sent = one_step::trigger(app, phone, device_id, locale(req), ip.as_deref()).await?;
+    let sent = flow::run(app, flow::Request::parse(app, phone, device_id, locale(req), ip)?).await?;
     Ok(ok(app, "OTP sent", None, sent))
 }
 

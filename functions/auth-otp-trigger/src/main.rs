@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(auth_otp_trigger::handle).await
+    nambari_http::run(auth_otp_trigger::NEEDS, auth_otp_trigger::handle).await
 }

@@ -1,7 +1,7 @@
 //! `handle` driven by the API Gateway v2 events in `events/auth-otp-trigger/`.
 
-use nambari_core::one_step::{self, OneStepVerifyInput};
 use nambari_core::testing;
+use nambari_core::testing::calls::one_step::{self, OneStepVerifyInput};
 use nambari_http::testing::{call, event, failure, success};
 use serde_json::json;
 

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(auth_otp_verify::handle).await
+    nambari_http::run(auth_otp_verify::NEEDS, auth_otp_verify::handle).await
 }

@@ -2,12 +2,14 @@
 
 use std::sync::Arc;
 
-use nambari_core::auth::AccessBody;
-use nambari_core::events::{EventType, RecordingEvents};
-use nambari_core::one_step;
-use nambari_core::repo::{Platform, Session, session_key};
+use nambari_core::base::tokens::TokenKind;
+use nambari_core::base::values::Platform;
+use nambari_core::model::keys::session_key;
+use nambari_core::model::records::Session;
+use nambari_core::ports::events::{EventType, RecordingEvents};
+use nambari_core::testing::calls::auth::AccessBody;
+use nambari_core::testing::calls::one_step;
 use nambari_core::testing::{self, TestApp};
-use nambari_core::tokens::TokenKind;
 use nambari_http::testing::{call, event, failure, sign_up, success};
 
 use super::handle;
@@ -22,7 +24,7 @@ const DEVICE: &str = "android-uuid-abc123";
 fn app() -> (TestApp, Arc<RecordingEvents>) {
     let mut t = testing::app();
     let events = Arc::new(RecordingEvents::default());
-    Arc::get_mut(&mut t.app).expect("the only handle on the App").events = events.clone();
+    t.edit(|app| app.with_events(events.clone()));
     (t, events)
 }
 
@@ -49,7 +51,8 @@ async fn a_first_verify_creates_the_user_and_returns_snake_case_tokens_once() {
     let user_id = data["user_id"].as_str().unwrap();
     let claims = t
         .app
-        .keys
+        .keys()
+        .unwrap()
         .verify::<AccessBody>(TokenKind::Access, data["access_token"].as_str().unwrap(), t.app.now())
         .unwrap();
     assert_eq!(claims.sub, user_id);

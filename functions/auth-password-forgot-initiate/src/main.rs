@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(auth_password_forgot_initiate::handle).await
+    nambari_http::run(
+        auth_password_forgot_initiate::NEEDS,
+        auth_password_forgot_initiate::handle,
+    )
+    .await
 }

@@ -1,10 +1,10 @@
 //! `handle` driven by the API Gateway v2 events in `events/auth-password-forgot-initiate/`.
 
-use nambari_core::auth::{self, TempBody};
-use nambari_core::credentials;
-use nambari_core::password::{self, PasswordLoginInput, SignIn};
+use nambari_core::base::tokens::TokenKind;
+use nambari_core::testing::calls::auth::{self, TempBody};
+use nambari_core::testing::calls::credentials;
+use nambari_core::testing::calls::password::{self, PasswordLoginInput, SignIn};
 use nambari_core::testing::{self, TestApp};
-use nambari_core::tokens::TokenKind;
 use nambari_http::testing::{SignedUp, call, event, failure, sign_up, success};
 use serde_json::Value;
 
@@ -50,10 +50,14 @@ async fn a_user_with_a_password_gets_a_reset_code_and_keeps_the_check_token() {
     );
     let claims = t
         .app
-        .keys
+        .keys()
+        .unwrap()
         .verify::<TempBody>(TokenKind::Temp, data["tempToken"].as_str().unwrap(), t.app.now())
         .unwrap();
-    assert_eq!(claims.body.purpose, password::PURPOSE_RESET);
+    assert_eq!(
+        claims.body.purpose,
+        nambari_core::services::otp_sessions::Purpose::Reset.as_str()
+    );
     assert_eq!(claims.body.phone, PHONE);
     assert_eq!(
         claims.body.uid.as_ref().map(|u| u.as_str()),

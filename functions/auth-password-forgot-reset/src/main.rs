@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(auth_password_forgot_reset::handle).await
+    nambari_http::run(auth_password_forgot_reset::NEEDS, auth_password_forgot_reset::handle).await
 }

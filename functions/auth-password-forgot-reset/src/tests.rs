@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use nambari_core::account;
-use nambari_core::auth::{self, AccessBody};
-use nambari_core::credentials;
-use nambari_core::events::{EventType, RecordingEvents};
-use nambari_core::password::{self, PasswordLoginInput, SignIn};
+use nambari_core::base::tokens::TokenKind;
+use nambari_core::ports::events::{EventType, RecordingEvents};
+use nambari_core::testing::calls::account;
+use nambari_core::testing::calls::auth::{self, AccessBody};
+use nambari_core::testing::calls::credentials;
+use nambari_core::testing::calls::password::{self, PasswordLoginInput, SignIn};
 use nambari_core::testing::{self, TestApp};
-use nambari_core::tokens::TokenKind;
 use nambari_core::{Error, Result};
 use nambari_http::testing::{SignedUp, call, event, failure, sign_up, success};
 use serde_json::Value;
@@ -26,7 +26,7 @@ const NEW_PASSWORD: &str = "MyNewSecurePassword456";
 fn app() -> (TestApp, Arc<RecordingEvents>) {
     let mut t = testing::app();
     let events = Arc::new(RecordingEvents::default());
-    Arc::get_mut(&mut t.app).expect("the only handle on the App").events = events.clone();
+    t.edit(|app| app.with_events(events.clone()));
     (t, events)
 }
 
@@ -81,7 +81,7 @@ async fn login(t: &TestApp, password: &str) -> Result<SignIn> {
 
 fn code_of<T: std::fmt::Debug>(r: Result<T>) -> (&'static str, u16) {
     let e: Error = r.expect_err("refused");
-    (e.code(), e.status())
+    (e.code(), nambari_http::status_of(&e))
 }
 
 #[tokio::test]
@@ -98,7 +98,8 @@ async fn a_reset_sets_the_new_password_signs_in_afresh_and_ends_every_old_sessio
     let access = data["accessToken"].as_str().unwrap();
     let claims = t
         .app
-        .keys
+        .keys()
+        .unwrap()
         .verify::<AccessBody>(TokenKind::Access, access, t.app.now())
         .unwrap();
     assert_eq!(claims.sub, user.user_id);

@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(auth_password_forgot_verify_otp::handle).await
+    nambari_http::run(
+        auth_password_forgot_verify_otp::NEEDS,
+        auth_password_forgot_verify_otp::handle,
+    )
+    .await
 }

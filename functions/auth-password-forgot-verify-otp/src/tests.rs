@@ -1,10 +1,10 @@
 //! `handle` driven by the API Gateway v2 events in `events/auth-password-forgot-verify-otp/`.
 
-use nambari_core::auth::{self, ResetBody, StartInput};
-use nambari_core::credentials;
-use nambari_core::password::{self, ResetStarted};
+use nambari_core::base::tokens::TokenKind;
+use nambari_core::testing::calls::auth::{self, ResetBody, StartInput};
+use nambari_core::testing::calls::credentials;
+use nambari_core::testing::calls::password::{self, ResetStarted};
 use nambari_core::testing::{self, TestApp};
-use nambari_core::tokens::TokenKind;
 use nambari_http::testing::{call, event, failure, sign_up, success};
 use serde_json::Value;
 
@@ -51,7 +51,8 @@ async fn the_right_code_gives_a_reset_token_and_works_only_once() {
     assert_eq!(data["expiresInSeconds"], 600);
     let claims = t
         .app
-        .keys
+        .keys()
+        .unwrap()
         .verify::<ResetBody>(TokenKind::Reset, data["resetToken"].as_str().unwrap(), t.app.now())
         .unwrap();
     assert_eq!(claims.sub, user_id);

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use lambda_http::Request;
-use nambari_core::auth::{self, ChannelOption};
+use nambari_core::app::Needs;
+use nambari_core::flows::auth_passwordless_channels as flow;
 use nambari_core::{App, Result};
 use nambari_http::{Body, Response, ok, respond};
 use serde::Serialize;
@@ -12,9 +13,12 @@ use serde::Serialize;
 pub const METHOD: &str = "POST";
 pub const PATH: &str = "/api/v1/auth/passwordless/channels";
 
+/// What this function uses: its deployment grants exactly this.
+pub const NEEDS: Needs = flow::NEEDS;
+
 #[derive(Serialize)]
 struct ChannelsData {
-    channels: Vec<ChannelOption>,
+    channels: Vec<flow::ChannelOption>,
 }
 
 pub async fn handle(app: Arc<App>, req: Request) -> Response {
@@ -24,7 +28,7 @@ pub async fn handle(app: Arc<App>, req: Request) -> Response {
 async fn run(app: &App, req: &Request) -> Result<Response> {
     let body = Body::parse(req)?;
     let [check_token, device_id] = body.strings(["checkToken", "deviceId"])?;
-    let channels = auth::channels(app, check_token, device_id).await?;
+    let channels = flow::run(app, flow::Request::parse(app, check_token, device_id)?).await?;
     let action = if channels.len() > 1 {
         "SELECT_CHANNEL"
     } else {

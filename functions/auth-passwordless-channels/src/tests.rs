@@ -1,8 +1,9 @@
 //! `handle` driven by the API Gateway v2 events in `events/auth-passwordless-channels/`.
 
-use nambari_core::auth::{self, StartInput};
-use nambari_core::ids::UserId;
-use nambari_core::repo::{Db, User};
+use nambari_core::base::ids::UserId;
+use nambari_core::model::records::User;
+use nambari_core::ports::table::Db;
+use nambari_core::testing::calls::auth::{self, StartInput};
 use nambari_core::testing::{self, TestApp};
 use nambari_http::testing::{call, event, failure, success};
 use serde_json::json;
@@ -20,7 +21,7 @@ async fn seed_user(t: &TestApp, phone: &str, edit: impl FnOnce(&mut User)) -> Us
     edit(&mut user);
     t.app
         .db
-        .transact(Db::create_user_writes(&user, now).unwrap())
+        .transact(Db::create_user_writes(&user, now).unwrap().into())
         .await
         .unwrap();
     user

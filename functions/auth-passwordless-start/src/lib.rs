@@ -4,14 +4,18 @@
 use std::sync::Arc;
 
 use lambda_http::Request;
-use nambari_core::auth::{self, StartInput};
-use nambari_core::channel::{Channel, Pipe};
+use nambari_core::app::Needs;
+use nambari_core::base::channel::{Channel, Pipe};
+use nambari_core::flows::auth_passwordless_start as flow;
 use nambari_core::{App, Result};
 use nambari_http::{Body, Response, client_ip, idempotent, locale, ok, respond};
 use serde::Serialize;
 
 pub const METHOD: &str = "POST";
 pub const PATH: &str = "/api/v1/auth/passwordless-start";
+
+/// What this function uses: its deployment grants exactly this.
+pub const NEEDS: Needs = flow::NEEDS;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -38,17 +42,8 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
     let body = Body::parse(req)?;
     let [check_token, channel, device_id] = body.strings(["checkToken", "channel", "deviceId"])?;
     let ip = client_ip(req);
-    let sent = auth::start(
-        app,
-        StartInput {
-            check_token,
-            channel,
-            device_id,
-            locale: locale(req),
-            ip: ip.as_deref(),
-        },
-    )
-    .await?;
+    let request = flow::Request::parse(app, check_token, channel, device_id, locale(req), ip)?;
+    let sent = flow::run(app, request).await?;
     let data = StartData {
         temp_token: sent.temp_token,
         masked_destination: sent.masked_destination,

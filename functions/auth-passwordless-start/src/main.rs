@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(auth_passwordless_start::handle).await
+    nambari_http::run(auth_passwordless_start::NEEDS, auth_passwordless_start::handle).await
 }

@@ -1,9 +1,10 @@
 //! `handle` driven by the API Gateway v2 events in `events/auth-passwordless-start/`.
 
-use nambari_core::auth::{self, Verified, VerifyInput};
-use nambari_core::channel::Pipe;
-use nambari_core::ids::UserId;
-use nambari_core::repo::{Db, User};
+use nambari_core::base::channel::Pipe;
+use nambari_core::base::ids::UserId;
+use nambari_core::model::records::User;
+use nambari_core::ports::table::Db;
+use nambari_core::testing::calls::auth::{self, Verified, VerifyInput};
 use nambari_core::testing::{self, TestApp};
 use nambari_http::testing::{call, event, failure, success};
 use serde_json::json;
@@ -22,7 +23,7 @@ async fn seed_user(t: &TestApp, phone: &str, edit: impl FnOnce(&mut User)) -> Us
     edit(&mut user);
     t.app
         .db
-        .transact(Db::create_user_writes(&user, now).unwrap())
+        .transact(Db::create_user_writes(&user, now).unwrap().into())
         .await
         .unwrap();
     user
@@ -157,7 +158,7 @@ async fn a_second_start_replaces_the_earlier_code() {
     let old = success(&r1, None)["tempToken"].as_str().unwrap();
     let new = success(&r2, None)["tempToken"].as_str().unwrap();
     let e = verify(&t, old, "123456").await.unwrap_err();
-    assert_eq!((e.status(), e.code()), (403, "INVALID_TOKEN"));
+    assert_eq!((nambari_http::status_of(&e), e.code()), (403, "INVALID_TOKEN"));
     assert!(verify(&t, new, "123456").await.is_ok());
 }
 

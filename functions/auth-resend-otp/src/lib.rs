@@ -4,14 +4,18 @@
 use std::sync::Arc;
 
 use lambda_http::Request;
-use nambari_core::auth;
-use nambari_core::channel::Channel;
+use nambari_core::app::Needs;
+use nambari_core::base::channel::Channel;
+use nambari_core::flows::auth_resend_otp as flow;
 use nambari_core::{App, Result};
 use nambari_http::{Body, Response, client_ip, idempotent, ok, respond};
 use serde::Serialize;
 
 pub const METHOD: &str = "POST";
 pub const PATH: &str = "/api/v1/auth/resend-otp";
+
+/// What this function uses: its deployment grants exactly this.
+pub const NEEDS: Needs = flow::NEEDS;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -37,7 +41,7 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
     let body = Body::parse(req)?;
     let [temp_token] = body.strings(["tempToken"])?;
     let ip = client_ip(req);
-    let sent = auth::resend(app, temp_token, ip.as_deref()).await?;
+    let sent = flow::run(app, flow::Request::parse(app, temp_token, ip)?).await?;
     let data = ResendData {
         temp_token: sent.temp_token,
         masked_identifier: sent.masked_destination,

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(auth_resend_otp::handle).await
+    nambari_http::run(auth_resend_otp::NEEDS, auth_resend_otp::handle).await
 }

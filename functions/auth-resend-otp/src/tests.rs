@@ -1,7 +1,7 @@
 //! `handle` driven by the API Gateway v2 events in `events/auth-resend-otp/`.
 
-use nambari_core::auth::{self, Sent, StartInput, Verified, VerifyInput};
-use nambari_core::channel::Pipe;
+use nambari_core::base::channel::Pipe;
+use nambari_core::testing::calls::auth::{self, Sent, StartInput, Verified, VerifyInput};
 use nambari_core::testing::{self, TestApp};
 use nambari_http::testing::{call, event, failure, success};
 use serde_json::json;
@@ -140,9 +140,9 @@ async fn old_code_and_old_temp_token_no_longer_work_after_a_resend() {
         (token, code) = resend_after_cooldown(&t, &token).await;
     }
     let e = verify(&t, &sent.temp_token, &old_code).await.unwrap_err();
-    assert_eq!((e.status(), e.code()), (403, "INVALID_TOKEN"));
+    assert_eq!((nambari_http::status_of(&e), e.code()), (403, "INVALID_TOKEN"));
     let e = verify(&t, &token, &old_code).await.unwrap_err();
-    assert_eq!((e.status(), e.code()), (403, "INVALID_OTP"));
+    assert_eq!((nambari_http::status_of(&e), e.code()), (403, "INVALID_OTP"));
     assert!(verify(&t, &token, &code).await.is_ok());
 }
 

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(auth_step_up::handle).await
+    nambari_http::run(auth_step_up::NEEDS, auth_step_up::handle).await
 }

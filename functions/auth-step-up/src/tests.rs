@@ -1,9 +1,9 @@
 //! `handle` driven by the API Gateway v2 events in `events/auth-step-up/`.
 
-use nambari_core::auth::{AccessBody, StepUpBody};
-use nambari_core::credentials;
+use nambari_core::base::tokens::TokenKind;
+use nambari_core::testing::calls::auth::{AccessBody, StepUpBody};
+use nambari_core::testing::calls::credentials;
 use nambari_core::testing::{self, TestApp};
-use nambari_core::tokens::TokenKind;
 use nambari_http::testing::{SignedUp, call, event, failure, sign_up, success};
 
 use super::handle;
@@ -34,12 +34,14 @@ async fn the_right_pin_mints_a_five_minute_step_up_token_for_the_scope_and_sessi
     let now = t.app.now();
     let claims = t
         .app
-        .keys
+        .keys()
+        .unwrap()
         .verify::<StepUpBody>(TokenKind::StepUp, data["stepUpToken"].as_str().unwrap(), now)
         .unwrap();
     let access = t
         .app
-        .keys
+        .keys()
+        .unwrap()
         .verify::<AccessBody>(TokenKind::Access, &user.access_token, now)
         .unwrap();
     assert_eq!(claims.sub, user.user_id);

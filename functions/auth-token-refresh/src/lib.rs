@@ -4,13 +4,17 @@
 use std::sync::Arc;
 
 use lambda_http::Request;
-use nambari_core::auth;
+use nambari_core::app::Needs;
+use nambari_core::flows::auth_token_refresh as flow;
 use nambari_core::{App, Result};
 use nambari_http::{Body, BodyTokens, REFRESH_COOKIE, Response, cookie, ok, respond, set_session_cookies};
 use serde::Serialize;
 
 pub const METHOD: &str = "POST";
 pub const PATH: &str = "/api/v1/auth/token/refresh";
+
+/// What this function uses: its deployment grants exactly this.
+pub const NEEDS: Needs = flow::NEEDS;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -29,8 +33,7 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
     let body = Body::parse(req)?;
     let [from_body] = body.strings(["refreshToken"])?;
     let presented = from_body.or_else(|| cookie(req, REFRESH_COOKIE));
-    let out = auth::refresh(app, presented).await?;
-    let t = out.tokens;
+    let t = flow::run(app, flow::Request::parse(presented)?).await?;
     let data = RefreshData {
         access_token: t.access_token.clone(),
         refresh_token: BodyTokens::of(&t).refresh_token,

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(auth_token_refresh::handle).await
+    nambari_http::run(auth_token_refresh::NEEDS, auth_token_refresh::handle).await
 }

@@ -1,8 +1,10 @@
 //! `handle` driven by the API Gateway v2 events in `events/auth-token-refresh/`.
 
-use nambari_core::auth::{self, AccessBody, Onboarded, PrimaryInput, StartInput, Tokens, Verified, VerifyInput};
+use nambari_core::base::tokens::{REFRESH_TTL, TokenKind};
+use nambari_core::testing::calls::auth::{
+    self, AccessBody, Onboarded, PrimaryInput, StartInput, Tokens, Verified, VerifyInput,
+};
 use nambari_core::testing::{self, TestApp};
-use nambari_core::tokens::{REFRESH_TTL, TokenKind};
 use nambari_http::testing::{call, event, failure, success};
 
 use super::handle;
@@ -61,7 +63,8 @@ async fn sign_up(t: &TestApp, platform: &str) -> Tokens {
 
 fn access_claims(t: &TestApp, token: &str) -> AccessBody {
     t.app
-        .keys
+        .keys()
+        .unwrap()
         .verify::<AccessBody>(TokenKind::Access, token, t.app.now())
         .unwrap()
         .body

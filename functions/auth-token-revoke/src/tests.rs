@@ -1,6 +1,6 @@
 //! `handle` driven by the API Gateway v2 events in `events/auth-token-revoke/`.
 
-use nambari_core::auth::{self, Onboarded, PrimaryInput, StartInput, Tokens, Verified, VerifyInput};
+use nambari_core::testing::calls::auth::{self, Onboarded, PrimaryInput, StartInput, Tokens, Verified, VerifyInput};
 use nambari_core::testing::{self, TestApp};
 use nambari_http::testing::{call, event, failure, success};
 use serde_json::Value;
@@ -83,7 +83,7 @@ async fn revoked_refresh_token_no_longer_refreshes() {
     assert_eq!(*data, Value::Null);
     assert!(r.headers.get("set-cookie").is_none());
     let e = auth::refresh(&t.app, Some(token)).await.unwrap_err();
-    assert_eq!((e.status(), e.code()), (401, "INVALID_TOKEN"));
+    assert_eq!((nambari_http::status_of(&e), e.code()), (401, "INVALID_TOKEN"));
 }
 
 #[tokio::test]
@@ -135,7 +135,7 @@ async fn web_logout_by_cookie_revokes_and_clears_the_cookie() {
         assert!(attributes.contains(&expected), "{expected} missing from {cookie}");
     }
     let e = auth::refresh(&t.app, Some(token)).await.unwrap_err();
-    assert_eq!(e.status(), 401);
+    assert_eq!(nambari_http::status_of(&e), 401);
 }
 
 #[tokio::test]

@@ -5,14 +5,18 @@
 use std::sync::Arc;
 
 use lambda_http::Request;
-use nambari_core::auth::{self, Verified, VerifyInput};
-use nambari_core::repo::OnboardingFlags;
+use nambari_core::app::Needs;
+use nambari_core::flows::auth_verify_otp as flow;
+use nambari_core::model::records::OnboardingFlags;
 use nambari_core::{App, Result};
 use nambari_http::{Body, BodyTokens, Response, client_ip, ok, respond, set_session_cookies};
 use serde::Serialize;
 
 pub const METHOD: &str = "POST";
 pub const PATH: &str = "/api/v1/auth/verify-otp";
+
+/// What this function uses: its deployment grants exactly this.
+pub const NEEDS: Needs = flow::NEEDS;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -41,19 +45,16 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
     let body = Body::parse(req)?;
     let [temp_token, otp, device_name, platform] = body.strings(["tempToken", "otp", "deviceName", "platform"])?;
     let ip = client_ip(req);
-    let verified = auth::verify(
-        app,
-        VerifyInput {
-            temp_token,
-            otp,
-            device_name,
-            platform,
-            ip: ip.as_deref(),
-        },
-    )
-    .await?;
+    let raw = flow::Raw {
+        temp_token,
+        otp,
+        device_name,
+        platform,
+        ip,
+    };
+    let verified = flow::run(app, flow::Request::parse(app, raw)?).await?;
     Ok(match verified {
-        Verified::SignedIn { user, tokens } => {
+        flow::Verified::SignedIn { user, tokens } => {
             let body = BodyTokens::of(&tokens);
             let data = VerifyData {
                 access_token: Some(tokens.access_token.clone()),
@@ -70,7 +71,7 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
             set_session_cookies(app, &mut res, &tokens);
             res
         }
-        Verified::CollectPrimary {
+        flow::Verified::CollectPrimary {
             onboarding_token,
             flags,
         } => {
@@ -92,7 +93,7 @@ async fn run(app: &App, req: &Request) -> Result<Response> {
                 data,
             )
         }
-        Verified::Blocked { unblock_date } => {
+        flow::Verified::Blocked { unblock_date } => {
             let data = VerifyData {
                 access_token: None,
                 refresh_token: None,

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(auth_verify_otp::handle).await
+    nambari_http::run(auth_verify_otp::NEEDS, auth_verify_otp::handle).await
 }

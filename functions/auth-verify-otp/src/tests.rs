@@ -1,10 +1,12 @@
 //! `handle` driven by the API Gateway v2 events in `events/auth-verify-otp/`.
 
-use nambari_core::auth::{self, AccessBody, OnboardingBody, Sent, StartInput, Tier};
-use nambari_core::ids::UserId;
-use nambari_core::repo::{Db, Platform, User};
+use nambari_core::base::ids::UserId;
+use nambari_core::base::tokens::TokenKind;
+use nambari_core::base::values::Platform;
+use nambari_core::model::records::User;
+use nambari_core::ports::table::Db;
+use nambari_core::testing::calls::auth::{self, AccessBody, OnboardingBody, Sent, StartInput, Tier};
 use nambari_core::testing::{self, TestApp};
-use nambari_core::tokens::TokenKind;
 use nambari_http::testing::{call, event, failure, success};
 use serde_json::{Value, json};
 
@@ -23,7 +25,7 @@ async fn seed_user(t: &TestApp, phone: &str, edit: impl FnOnce(&mut User)) -> Us
     edit(&mut user);
     t.app
         .db
-        .transact(Db::create_user_writes(&user, now).unwrap())
+        .transact(Db::create_user_writes(&user, now).unwrap().into())
         .await
         .unwrap();
     user
@@ -92,7 +94,8 @@ async fn new_user_is_asked_to_collect_primary_with_an_onboarding_token() {
 
     let claims = t
         .app
-        .keys
+        .keys()
+        .unwrap()
         .verify::<OnboardingBody>(
             TokenKind::Onboarding,
             data["onboardingToken"].as_str().unwrap(),
@@ -143,7 +146,8 @@ async fn returning_user_gets_access_and_refresh_tokens() {
 
     let claims = t
         .app
-        .keys
+        .keys()
+        .unwrap()
         .verify::<AccessBody>(TokenKind::Access, data["accessToken"].as_str().unwrap(), t.app.now())
         .unwrap();
     assert_eq!(claims.sub, user.id.as_str());
@@ -168,7 +172,8 @@ async fn returning_user_without_primary_is_asked_to_collect_primary_again() {
     let data = success(&r, Some("COLLECT_PRIMARY"));
     let claims = t
         .app
-        .keys
+        .keys()
+        .unwrap()
         .verify::<OnboardingBody>(
             TokenKind::Onboarding,
             data["onboardingToken"].as_str().unwrap(),

@@ -5,14 +5,18 @@
 use std::sync::Arc;
 
 use lambda_http::Request;
-use nambari_core::apikeys::{self, Integrator};
-use nambari_core::invites;
+use nambari_core::app::Needs;
+use nambari_core::flows::invites_create as flow;
+use nambari_core::services::apikeys::{self, Integrator};
 use nambari_core::{App, Result};
 use nambari_http::{Body, Response, locale, ok};
 use nambari_http::{bearer, respond};
 
 pub const METHOD: &str = "POST";
 pub const PATH: &str = "/api/v1/invites";
+
+/// What this function uses: its deployment grants exactly this.
+pub const NEEDS: Needs = flow::NEEDS;
 
 pub async fn handle(app: Arc<App>, req: Request) -> Response {
     let result = match apikeys::authenticate(&app, bearer(&req), "invites").await {
@@ -25,15 +29,14 @@ pub async fn handle(app: Arc<App>, req: Request) -> Response {
 async fn run(app: &App, caller: &Integrator, req: &Request) -> Result<Response> {
     let body = Body::parse(req)?;
     let [phone_number] = body.strings(["phone_number"])?;
-    let invited = invites::create(
+    let request = flow::Request::parse(
         app,
-        caller,
         phone_number,
         body.value("metadata"),
         body.value("sandbox_mode"),
-        &locale(req),
-    )
-    .await?;
+        locale(req),
+    )?;
+    let invited = flow::run(app, caller, request).await?;
     Ok(ok(app, "Invite sent", None, invited))
 }
 

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(invites_create::handle).await
+    nambari_http::run(invites_create::NEEDS, invites_create::handle).await
 }

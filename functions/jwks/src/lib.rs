@@ -7,13 +7,21 @@ use std::sync::Arc;
 use http::header::{CACHE_CONTROL, HeaderValue};
 use lambda_http::Request;
 use nambari_core::App;
+use nambari_core::app::Needs;
+use nambari_core::flows::jwks as flow;
 use nambari_http::{Response, json_response};
 
 pub const METHOD: &str = "GET";
 pub const PATH: &str = "/.well-known/jwks.json";
 
+/// What this function uses: its deployment grants exactly this.
+pub const NEEDS: Needs = flow::NEEDS;
+
 pub async fn handle(app: Arc<App>, _req: Request) -> Response {
-    let mut res = json_response(200, &app.keys.jwks());
+    let mut res = match flow::run(&app) {
+        Ok(doc) => json_response(200, &doc),
+        Err(e) => return nambari_http::respond(&app, Err(e)),
+    };
     res.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     res

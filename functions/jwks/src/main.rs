@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(jwks::handle).await
+    nambari_http::run(jwks::NEEDS, jwks::handle).await
 }

@@ -1,8 +1,8 @@
 //! `handle` driven by the API Gateway v2 event in `events/jwks/`.
 
-use nambari_core::auth;
+use nambari_core::base::tokens::KeyRing;
 use nambari_core::testing;
-use nambari_core::tokens::KeyRing;
+use nambari_core::testing::calls::auth;
 use nambari_http::testing::{Reply, call, event};
 use serde_json::Value;
 
@@ -89,7 +89,8 @@ async fn jwks_lists_the_current_and_the_previous_key_after_a_rotation() {
     let old = KeyRing::generate_set().unwrap();
     let rotated = KeyRing::rotate_set(&old).unwrap();
     t.app
-        .keys
+        .keys()
+        .unwrap()
         .set(KeyRing::from_set(&rotated, &settings.issuer, &settings.audience).unwrap());
     let r = call(handle, &t, event(KRATE, "ok", &[])).await;
     let keys = keys(&r);

@@ -5,14 +5,18 @@
 use std::sync::Arc;
 
 use lambda_http::Request;
-use nambari_core::apikeys::{self, Integrator};
-use nambari_core::integrator;
+use nambari_core::app::Needs;
+use nambari_core::flows::otp_send as flow;
+use nambari_core::services::apikeys::{self, Integrator};
 use nambari_core::{App, Result};
 use nambari_http::{Body, Response, locale, ok};
 use nambari_http::{bearer, respond};
 
 pub const METHOD: &str = "POST";
 pub const PATH: &str = "/api/v1/otp/send";
+
+/// What this function uses: its deployment grants exactly this.
+pub const NEEDS: Needs = flow::NEEDS;
 
 /// The API key first; then a repeated `Idempotency-Key` (scoped to the key)
 /// gets the first response instead of a second send.
@@ -30,8 +34,8 @@ pub async fn handle(app: Arc<App>, req: Request) -> Response {
 
 async fn run(app: &App, caller: &Integrator, req: &Request) -> Result<Response> {
     let body = Body::parse(req)?;
-    let parsed = integrator::parse_send(app, body.object())?;
-    let sent = integrator::send(app, caller, parsed, &locale(req)).await?;
+    let request = flow::Request::parse(app, body.object())?;
+    let sent = flow::run(app, caller, request, &locale(req)).await?;
     Ok(ok(app, "OTP sent", None, sent))
 }
 

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(otp_send::handle).await
+    nambari_http::run(otp_send::NEEDS, otp_send::handle).await
 }

@@ -5,14 +5,18 @@
 use std::sync::Arc;
 
 use lambda_http::Request;
-use nambari_core::apikeys::{self, Integrator};
-use nambari_core::integrator;
+use nambari_core::app::Needs;
+use nambari_core::flows::otp_sessions as flow;
+use nambari_core::services::apikeys::{self, Integrator};
 use nambari_core::{App, Result};
 use nambari_http::{Response, ok, query_param};
 use nambari_http::{bearer, respond};
 
 pub const METHOD: &str = "GET";
 pub const PATH: &str = "/api/v1/otp/sessions";
+
+/// What this function uses: its deployment grants exactly this.
+pub const NEEDS: Needs = flow::NEEDS;
 
 pub async fn handle(app: Arc<App>, req: Request) -> Response {
     let result = match apikeys::authenticate(&app, bearer(&req), "otp").await {
@@ -23,8 +27,8 @@ pub async fn handle(app: Arc<App>, req: Request) -> Response {
 }
 
 async fn run(app: &App, caller: &Integrator, req: &Request) -> Result<Response> {
-    let filter = integrator::parse_filter(|name| query_param(req, name))?;
-    let listed = integrator::list(app, caller, filter).await?;
+    let filter = flow::Request::parse(|name| query_param(req, name))?;
+    let listed = flow::run(app, caller, filter).await?;
     Ok(ok(app, "OTP sessions", None, listed))
 }
 

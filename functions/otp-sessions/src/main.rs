@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(otp_sessions::handle).await
+    nambari_http::run(otp_sessions::NEEDS, otp_sessions::handle).await
 }

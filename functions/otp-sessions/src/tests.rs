@@ -3,11 +3,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use nambari_core::apikeys::{self, Integrator};
-use nambari_core::integrator::{self, Sent};
-use nambari_core::memory::MemoryTable;
-use nambari_core::otp::Pepper;
-use nambari_core::secrets::Live;
+use nambari_core::base::otp::Pepper;
+use nambari_core::ports::memory::MemoryTable;
+use nambari_core::ports::secrets::Live;
+use nambari_core::services::apikeys::{self, Integrator};
+use nambari_core::testing::calls::integrator::{self, Sent};
 use nambari_core::testing::{self, TestApp};
 use nambari_http::testing::{Reply, call, event, failure, success};
 use serde_json::{Value, json};
@@ -20,7 +20,7 @@ const EMAIL: &str = "asha@example.com";
 
 fn app() -> TestApp {
     let mut t = testing::app_with(Arc::new(MemoryTable::new()), testing::settings());
-    Arc::get_mut(&mut t.app).unwrap().api_key_pepper = Some(Arc::new(Live::new(Pepper::new(vec![7; 32]).unwrap())));
+    t.edit(|app| app.with_api_key_pepper(Arc::new(Live::new(Pepper::new(vec![7; 32]).unwrap()))));
     t
 }
 

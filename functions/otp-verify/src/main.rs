@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(otp_verify::handle).await
+    nambari_http::run(otp_verify::NEEDS, otp_verify::handle).await
 }

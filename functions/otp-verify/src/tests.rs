@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use nambari_core::apikeys::{self, Integrator};
-use nambari_core::events::{EventType, RecordingEvents};
-use nambari_core::integrator::{self, ListFilter, Status};
-use nambari_core::memory::MemoryTable;
-use nambari_core::otp::Pepper;
-use nambari_core::secrets::Live;
+use nambari_core::base::otp::Pepper;
+use nambari_core::ports::events::{EventType, RecordingEvents};
+use nambari_core::ports::memory::MemoryTable;
+use nambari_core::ports::secrets::Live;
+use nambari_core::services::apikeys::{self, Integrator};
+use nambari_core::testing::calls::integrator::{self, ListFilter, Status};
 use nambari_core::testing::{self, TestApp};
 use nambari_http::testing::{call, event, failure, success};
 use serde_json::{Value, json};
@@ -21,9 +21,10 @@ const EMAIL: &str = "asha@example.com";
 fn app() -> (TestApp, Arc<RecordingEvents>) {
     let mut t = testing::app_with(Arc::new(MemoryTable::new()), testing::settings());
     let events = Arc::new(RecordingEvents::default());
-    let app = Arc::get_mut(&mut t.app).unwrap();
-    app.api_key_pepper = Some(Arc::new(Live::new(Pepper::new(vec![7; 32]).unwrap())));
-    app.events = events.clone();
+    t.edit(|app| {
+        app.with_api_key_pepper(Arc::new(Live::new(Pepper::new(vec![7; 32]).unwrap())))
+            .with_events(events.clone())
+    });
     (t, events)
 }
 

@@ -5,14 +5,18 @@
 use std::sync::Arc;
 
 use lambda_http::Request;
-use nambari_core::apikeys::{self, Integrator};
-use nambari_core::integrator;
+use nambari_core::app::Needs;
+use nambari_core::flows::step_up_consume as flow;
+use nambari_core::services::apikeys::{self, Integrator};
 use nambari_core::{App, Result};
 use nambari_http::{Body, Response, ok};
 use nambari_http::{bearer, respond};
 
 pub const METHOD: &str = "POST";
 pub const PATH: &str = "/api/v1/step-up/consume";
+
+/// What this function uses: its deployment grants exactly this.
+pub const NEEDS: Needs = flow::NEEDS;
 
 pub async fn handle(app: Arc<App>, req: Request) -> Response {
     let result = match apikeys::authenticate(&app, bearer(&req), "step_up").await {
@@ -25,7 +29,7 @@ pub async fn handle(app: Arc<App>, req: Request) -> Response {
 async fn run(app: &App, caller: &Integrator, req: &Request) -> Result<Response> {
     let body = Body::parse(req)?;
     let [token] = body.strings(["token"])?;
-    let consumed = integrator::consume_step_up(app, caller, token).await?;
+    let consumed = flow::run(app, caller, flow::Request::parse(token)?).await?;
     Ok(ok(app, "Step-up confirmed", None, consumed))
 }
 

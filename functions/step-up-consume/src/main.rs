@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(step_up_consume::handle).await
+    nambari_http::run(step_up_consume::NEEDS, step_up_consume::handle).await
 }

@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use nambari_core::account;
-use nambari_core::apikeys;
-use nambari_core::credentials;
-use nambari_core::memory::MemoryTable;
-use nambari_core::otp::Pepper;
-use nambari_core::secrets::Live;
+use nambari_core::base::otp::Pepper;
+use nambari_core::ports::memory::MemoryTable;
+use nambari_core::ports::secrets::Live;
+use nambari_core::services::apikeys;
+use nambari_core::testing::calls::account;
+use nambari_core::testing::calls::credentials;
 use nambari_core::testing::{self, TestApp};
 use nambari_http::testing::{SignedUp, call, event, failure, sign_up, success};
 use serde_json::json;
@@ -21,7 +21,7 @@ const PIN: &str = "1357";
 
 fn app() -> TestApp {
     let mut t = testing::app_with(Arc::new(MemoryTable::new()), testing::settings());
-    Arc::get_mut(&mut t.app).unwrap().api_key_pepper = Some(Arc::new(Live::new(Pepper::new(vec![7; 32]).unwrap())));
+    t.edit(|app| app.with_api_key_pepper(Arc::new(Live::new(Pepper::new(vec![7; 32]).unwrap()))));
     t
 }
 

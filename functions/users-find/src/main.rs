@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(users_find::handle).await
+    nambari_http::run(users_find::NEEDS, users_find::handle).await
 }

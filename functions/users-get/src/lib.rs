@@ -4,14 +4,18 @@
 use std::sync::Arc;
 
 use lambda_http::Request;
-use nambari_core::apikeys::{self, Integrator};
-use nambari_core::integrator;
+use nambari_core::app::Needs;
+use nambari_core::flows::users_get as flow;
+use nambari_core::services::apikeys::{self, Integrator};
 use nambari_core::{App, Result};
 use nambari_http::{Response, ok, path_param};
 use nambari_http::{bearer, respond};
 
 pub const METHOD: &str = "GET";
 pub const PATH: &str = "/api/v1/users/{id}";
+
+/// What this function uses: its deployment grants exactly this.
+pub const NEEDS: Needs = flow::NEEDS;
 
 pub async fn handle(app: Arc<App>, req: Request) -> Response {
     let result = match apikeys::authenticate(&app, bearer(&req), "users:read").await {
@@ -22,7 +26,7 @@ pub async fn handle(app: Arc<App>, req: Request) -> Response {
 }
 
 async fn run(app: &App, caller: &Integrator, req: &Request) -> Result<Response> {
-    let user = integrator::user_by_id(app, caller, path_param(req, "id")).await?;
+    let user = flow::run(app, caller, flow::Request::parse(path_param(req, "id"))?).await?;
     Ok(ok(app, "User found", None, user))
 }
 

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    nambari_http::run(users_get::handle).await
+    nambari_http::run(users_get::NEEDS, users_get::handle).await
 }

@@ -1,6 +1,6 @@
 //! [`DynamoTable`]: the storage port ([`Table`]) on one DynamoDB table.
 //!
-//! The semantics are those of [`nambari_core::memory::MemoryTable`], pinned
+//! The semantics are those of [`nambari_core::ports::memory::MemoryTable`], pinned
 //! down for both by the conformance suite: strongly consistent reads,
 //! conditional writes rendered from [`Cond`] (names and values always go
 //! through `#aN` / `:vN` placeholders, never spliced into an expression),
@@ -23,10 +23,10 @@ use aws_sdk_dynamodb::types::{
     KeyType, KeysAndAttributes, Projection, ProjectionType, ReturnValue, ScalarAttributeType, TableStatus,
     TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem,
 };
-use nambari_core::table::{
-    Cond, EXPIRES_AT, GSI1, GSI1PK, GSI1SK, Item, Key, PK, Page, Query, SK, Table, TableError, TableResult, Update,
-    Write,
+use nambari_core::model::table::{
+    Cond, EXPIRES_AT, GSI1, GSI1PK, GSI1SK, Item, Key, PK, Page, Query, SK, TableError, TableResult, Update, Write,
 };
+use nambari_core::ports::table::Table;
 use serde_json::Value;
 
 /// A DynamoDB item or key, as the SDK wants it.

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;
-use nambari_core::events::{Event, Events};
+use nambari_core::ports::events::{Event, Events};
 
 use crate::sdk::{sdk_config, sdk_reason, send_timeouts};
 

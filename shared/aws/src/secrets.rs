@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
-use nambari_core::secrets::{FetchError, SecretSource};
+use nambari_core::ports::secrets::{FetchError, SecretSource};
 use secrecy::SecretString;
 
 use crate::sdk::{sdk_config, sdk_reason};

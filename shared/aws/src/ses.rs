@@ -3,11 +3,11 @@
 use async_trait::async_trait;
 use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
-use nambari_core::channel::Pipe;
-use nambari_core::config::Settings;
-use nambari_core::messages::Email;
-use nambari_core::messages::Templates;
-use nambari_core::sender::{NoticeMessage, OtpMessage, SendError, Sender};
+use nambari_core::base::channel::Pipe;
+use nambari_core::base::config::Settings;
+use nambari_core::ports::messages::Email;
+use nambari_core::ports::messages::Templates;
+use nambari_core::ports::sender::{NoticeMessage, OtpMessage, SendError, Sender};
 use tracing::{debug, instrument};
 
 use crate::sdk::{sdk_config, sdk_reason, send_timeouts};
@@ -95,7 +95,7 @@ impl Sender for SesEmailSender {
 
     #[instrument(skip_all, fields(notice = msg.notice.as_str()))]
     async fn send_notice(&self, msg: &NoticeMessage) -> Result<(), SendError> {
-        let email = nambari_core::messages::notice_email(&msg.locale, msg.notice);
+        let email = nambari_core::ports::messages::notice_email(&msg.locale, msg.notice);
         self.deliver(&msg.to, email).await
     }
 }

@@ -3,10 +3,10 @@
 use async_trait::async_trait;
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;
-use nambari_core::channel::Pipe;
-use nambari_core::config::Settings;
-use nambari_core::messages::Templates;
-use nambari_core::sender::{InviteMessage, NoticeMessage, OtpMessage, SendError, Sender};
+use nambari_core::base::channel::Pipe;
+use nambari_core::base::config::Settings;
+use nambari_core::ports::messages::Templates;
+use nambari_core::ports::sender::{InviteMessage, NoticeMessage, OtpMessage, SendError, Sender};
 use tracing::{debug, instrument};
 
 use crate::sdk::{sdk_config, sdk_reason, send_timeouts};
@@ -79,14 +79,14 @@ impl Sender for SnsSmsSender {
 
     #[instrument(skip_all)]
     async fn send_invite(&self, msg: &InviteMessage) -> Result<(), SendError> {
-        let text = nambari_core::messages::invite_sms(&msg.locale, &msg.link);
+        let text = nambari_core::ports::messages::invite_sms(&msg.locale, &msg.link);
         let publish = self.with_attributes(self.client.publish().phone_number(&msg.to).message(text))?;
         self.publish(publish).await
     }
 
     #[instrument(skip_all, fields(notice = msg.notice.as_str()))]
     async fn send_notice(&self, msg: &NoticeMessage) -> Result<(), SendError> {
-        let text = nambari_core::messages::notice_sms(&msg.locale, msg.notice);
+        let text = nambari_core::ports::messages::notice_sms(&msg.locale, msg.notice);
         let publish = self.with_attributes(self.client.publish().phone_number(&msg.to).message(text))?;
         self.publish(publish).await
     }

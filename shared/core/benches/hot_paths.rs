@@ -6,9 +6,9 @@
 #![allow(clippy::expect_used)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use nambari_core::otp::{OtpCode, Pepper};
-use nambari_core::phone::PhoneNumber;
-use nambari_core::tokens::{KeyRing, TokenKind};
+use nambari_core::base::otp::{OtpCode, Pepper};
+use nambari_core::base::phone::PhoneNumber;
+use nambari_core::base::tokens::{KeyRing, TokenKind};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -55,13 +55,19 @@ fn hot_paths(c: &mut Criterion) {
     let mut group = c.benchmark_group("argon2id");
     group.sample_size(20);
     group.bench_function("hash (m=19 MiB, t=2, p=1)", |b| {
-        b.iter(|| rt.block_on(nambari_core::credentials::hash_secret(&t.app, &secret)))
+        b.iter(|| rt.block_on(nambari_core::services::secret_hash::hash_secret(&t.app, &secret)))
     });
     let stored = rt
-        .block_on(nambari_core::credentials::hash_secret(&t.app, &secret))
+        .block_on(nambari_core::services::secret_hash::hash_secret(&t.app, &secret))
         .expect("hash");
     group.bench_function("verify", |b| {
-        b.iter(|| rt.block_on(nambari_core::credentials::verify_secret(&t.app, &secret, Some(&stored))))
+        b.iter(|| {
+            rt.block_on(nambari_core::services::secret_hash::verify_secret(
+                &t.app,
+                &secret,
+                Some(&stored),
+            ))
+        })
     });
     group.finish();
 }

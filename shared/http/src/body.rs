@@ -4,7 +4,7 @@
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
-use nambari_core::error::FieldErrors;
+use nambari_core::base::error::FieldErrors;
 use nambari_core::{Error, Result};
 use serde_json::{Map, Value};
 
@@ -73,7 +73,7 @@ impl Body {
 /// The access token of `Authorization: Bearer <token>`, if any.
 pub fn bearer(req: &Request) -> Option<&str> {
     let header = req.headers().get(http::header::AUTHORIZATION)?.to_str().ok();
-    nambari_core::account::bearer(header)
+    nambari_core::services::principal::bearer(header)
 }
 
 /// The path parameter `name` (`/users/{id}`), as API Gateway passed it.

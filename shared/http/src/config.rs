@@ -22,15 +22,17 @@ use std::sync::Arc;
 
 use nambari_aws::{SecretsManagerSource, SesEmailSender, SnsSmsSender};
 use nambari_core::App;
-use nambari_core::channel::Pipe;
-use nambari_core::clock::{Clock, SystemClock};
-use nambari_core::config::{SenderMode, Settings};
-use nambari_core::otp::Pepper;
-use nambari_core::secrets::{
-    self, Live, LiveSecrets, SecretRefs, SecretSource, SecretsError, SecretsRefresher, WHATSAPP_TOKEN,
+use nambari_core::app::Needs;
+use nambari_core::base::channel::Pipe;
+use nambari_core::base::config::{SenderMode, Settings};
+use nambari_core::base::otp::Pepper;
+use nambari_core::base::tokens::KeyRing;
+use nambari_core::ports::clock::{Clock, SystemClock};
+use nambari_core::ports::secrets::{
+    self, Live, LiveSecrets, SecretRefs, SecretSource, SecretsError, SecretsRefresher, WHATSAPP_TOKEN, Wanted,
 };
-use nambari_core::sender::{ConsoleSender, InviteMessage, MultiSender, OtpMessage, SendError, Sender};
-use nambari_core::tokens::KeyRing;
+use nambari_core::ports::sender::{ConsoleSender, InviteMessage, MultiSender, OtpMessage, SendError, Sender};
+use nambari_core::ports::table::Db;
 use nambari_whatsapp::{WhatsAppConfig, WhatsAppSender};
 use secrecy::SecretString;
 
@@ -63,7 +65,7 @@ fn setting_err(e: nambari_core::Error) -> StartupError {
     }
 }
 
-/// The settings of SPEC §9 from the environment.
+/// The settings (docs/DESIGN.md §9) from the environment.
 pub fn settings_from_env() -> Result<Settings, StartupError> {
     Settings::from_lookup(env).map_err(setting_err)
 }
@@ -148,14 +150,29 @@ pub struct Started {
 }
 
 /// A function's App from the environment (see [`start_from_lookup`]).
-pub async fn start_from_env() -> Result<Started, StartupError> {
-    start_from_lookup(env, Arc::new(SystemClock)).await
+pub async fn start_from_env(needs: Needs) -> Result<Started, StartupError> {
+    start_from_lookup(needs, env, Arc::new(SystemClock)).await
 }
 
-/// The App of a Lambda function from settings read through `get`:
-/// DynamoDB (`DYNAMODB_ENDPOINT` overrides the endpoint), the secrets, and
-/// the senders of `SENDERS` (`real` or `none`; `console` is local mode's).
+/// The secrets `needs` implies: the WhatsApp token only where WhatsApp
+/// messages are really sent.
+pub fn wanted(needs: Needs, settings: &Settings) -> Wanted {
+    let real = needs.senders && settings.delivery.senders == SenderMode::Real;
+    Wanted {
+        signing_keys: needs.signing_keys,
+        otp_pepper: needs.otp_pepper,
+        api_key_pepper: needs.api_key_pepper,
+        whatsapp_token: real && settings.channels.contains(&Pipe::Whatsapp),
+    }
+}
+
+/// The App of a Lambda function that declares `needs`, from settings read
+/// through `get`: only what `needs` names is built or read — the DynamoDB
+/// client (`DYNAMODB_ENDPOINT` overrides the endpoint), the secrets, the
+/// senders of `SENDERS` (`real` or `none`; `console` is local mode's), the
+/// idToken verifier and the events topic.
 pub async fn start_from_lookup(
+    needs: Needs,
     get: impl Fn(&str) -> Option<String>,
     clock: Arc<dyn Clock>,
 ) -> Result<Started, StartupError> {
@@ -166,11 +183,10 @@ pub async fn start_from_lookup(
             "setting SENDERS: console prints codes and is only for local mode (use real or none)".into(),
         ));
     }
-    if mode == SenderMode::Real {
+    if needs.senders && mode == SenderMode::Real {
         settings.delivery.check_real(&settings.channels).map_err(setting_err)?;
     }
-    let needs_whatsapp = mode == SenderMode::Real && settings.channels.contains(&Pipe::Whatsapp);
-    let refs = SecretRefs::from_lookup(&get, needs_whatsapp)?;
+    let refs = SecretRefs::from_lookup(&get, wanted(needs, &settings))?;
     let source: Option<Arc<dyn SecretSource>> = if refs.any_managed() {
         let endpoint = get("SECRETS_ENDPOINT").filter(|v| !v.trim().is_empty());
         Some(Arc::new(SecretsManagerSource::connect(endpoint.as_deref()).await))
@@ -180,33 +196,44 @@ pub async fn start_from_lookup(
     let loaded = secrets::load(&refs, source.as_deref(), &settings.issuer, &settings.audience).await?;
     let read_at = clock.now_secs();
     let whatsapp_token = loaded.whatsapp_token.map(|t| Arc::new(Live::new(t)));
-    let sender: Arc<dyn Sender> = match mode {
-        SenderMode::Real => {
-            Arc::new(real_sender(&settings, &Endpoints::from_lookup(&get), whatsapp_token.clone()).await?)
-        }
-        // Only sandbox stages (codes in the response) can work without senders.
-        _ => Arc::new(NullSender {
-            deliver: settings.sandbox,
-        }),
+    let db = if needs.store {
+        let client = nambari_aws::client(get("DYNAMODB_ENDPOINT").as_deref()).await;
+        Db::new(Arc::new(nambari_aws::DynamoTable::new(
+            client,
+            settings.table_name.clone(),
+        )))
+    } else {
+        Db::absent()
     };
-    let client = nambari_aws::client(get("DYNAMODB_ENDPOINT").as_deref()).await;
-    let table = nambari_aws::DynamoTable::new(client, settings.table_name.clone());
-    let (issuer, audience) = (settings.issuer.clone(), settings.audience.clone());
-    let mut app = App::new(
-        settings,
-        Arc::new(table),
-        clock.clone(),
-        Arc::new(loaded.keys),
-        loaded.otp_pepper,
-        sender,
-    );
-    app.api_key_pepper = loaded.api_key_pepper.map(|p| Arc::new(Live::new(p)));
-    attach_adapters(&mut app, &get).await?;
+    let mut app = App::bare(settings, db, clock.clone(), needs);
+    if let Some(keys) = loaded.keys {
+        app = app.with_keys(Arc::new(Live::new(keys)));
+    }
+    if let Some(p) = loaded.otp_pepper {
+        app = app.with_pepper(Arc::new(Live::new(p)));
+    }
+    if let Some(p) = loaded.api_key_pepper {
+        app = app.with_api_key_pepper(Arc::new(Live::new(p)));
+    }
+    if needs.senders {
+        let sender: Arc<dyn Sender> = match mode {
+            SenderMode::Real => {
+                Arc::new(real_sender(&app.settings, &Endpoints::from_lookup(&get), whatsapp_token.clone()).await?)
+            }
+            // Only sandbox stages (codes in the response) can work without senders.
+            _ => Arc::new(NullSender {
+                deliver: app.settings.sandbox,
+            }),
+        };
+        app = app.with_sender(sender);
+    }
+    app = attach_adapters(app, &get).await?;
+    let (issuer, audience) = (app.settings.issuer.clone(), app.settings.audience.clone());
     let refresher = source.map(|source| {
         let live = LiveSecrets {
-            keys: app.keys.clone(),
-            otp_pepper: app.pepper.clone(),
-            api_key_pepper: app.api_key_pepper.clone(),
+            keys: app.live_keys(),
+            otp_pepper: app.live_pepper(),
+            api_key_pepper: app.live_api_key_pepper(),
             whatsapp_token,
         };
         SecretsRefresher::new(refs, source, live, clock, &issuer, &audience, read_at)
@@ -214,24 +241,25 @@ pub async fn start_from_lookup(
     Ok(Started { app, refresher })
 }
 
-/// The optional adapters of an App: the idToken verifier when a provider
-/// has client ids (`GOOGLE_CLIENT_IDS`, `APPLE_CLIENT_IDS`), and the SNS
-/// events topic when `EVENTS_TOPIC_ARN` is set (on `SNS_ENDPOINT` if given).
-pub async fn attach_adapters(app: &mut App, get: &impl Fn(&str) -> Option<String>) -> Result<(), StartupError> {
-    if let Some(v) = nambari_oauth::JwksVerifier::from_settings(&app.settings.oauth).map_err(StartupError)? {
-        app.oauth = Some(Arc::new(v));
+/// The optional adapters of an App that its needs name: the idToken
+/// verifier when a provider has client ids (`GOOGLE_CLIENT_IDS`,
+/// `APPLE_CLIENT_IDS`), and the SNS events topic when `EVENTS_TOPIC_ARN`
+/// is set (on `SNS_ENDPOINT` if given).
+pub async fn attach_adapters(mut app: App, get: &impl Fn(&str) -> Option<String>) -> Result<App, StartupError> {
+    if app.needs.oauth
+        && let Some(v) = nambari_oauth::JwksVerifier::from_settings(&app.settings.oauth).map_err(StartupError)?
+    {
+        app = app.with_oauth(Some(Arc::new(v)));
     }
-    if let Some(arn) = app.settings.events_topic_arn.clone() {
+    if app.needs.events
+        && let Some(arn) = app.settings.events_topic_arn.clone()
+    {
         let endpoint = Endpoints::from_lookup(get).sns;
-        app.events = Arc::new(nambari_aws::SnsEvents::connect(&arn, endpoint.as_deref()).await);
+        app = app.with_events(Arc::new(
+            nambari_aws::SnsEvents::connect(&arn, endpoint.as_deref()).await,
+        ));
     }
-    Ok(())
-}
-
-/// The App of a Lambda function, without secret refresh (see
-/// [`start_from_env`] for the App and its refresher).
-pub async fn app_from_env() -> Result<App, StartupError> {
-    Ok(start_from_env().await?.app)
+    Ok(app)
 }
 
 /// Local mode's sender for `settings.delivery.senders`: the console (its
@@ -319,7 +347,12 @@ mod tests {
     }
 
     async fn start_error(pairs: &[(&'static str, String)]) -> String {
-        match start_from_lookup(lookup(pairs), Arc::new(SystemClock)).await {
+        // A function that sends and reads the signing keys and the OTP pepper.
+        let needs = Needs {
+            api_key_pepper: false,
+            ..Needs::ALL
+        };
+        match start_from_lookup(needs, lookup(pairs), Arc::new(SystemClock)).await {
             Ok(_) => String::new(),
             Err(e) => e.0,
         }

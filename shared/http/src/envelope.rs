@@ -1,14 +1,18 @@
-//! The one response envelope of SPEC §1.
+//! The one response envelope (docs/API.md §1).
 
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use lambda_http::Body as LambdaBody;
-use nambari_core::auth::Tokens;
-use nambari_core::repo::{Platform, User};
-use nambari_core::tokens::REFRESH_TTL;
+use nambari_core::base::tokens::REFRESH_TTL;
+use nambari_core::base::values::Platform;
+use nambari_core::model::records::User;
+use nambari_core::services::device_check::SignIn;
+use nambari_core::services::sessions::Tokens;
 use nambari_core::{App, Error};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tracing::{error, info};
+
+use crate::status::status_of;
 
 pub type Response = http::Response<LambdaBody>;
 
@@ -76,7 +80,7 @@ pub fn ok<T: Serialize>(app: &App, message: &str, action: Option<&str>, data: T)
 /// An error envelope: `data` is the message, or the field map for 422; 429
 /// adds `retryAfter` and `Retry-After`. 5xx bodies are opaque.
 pub fn error_response(app: &App, e: &Error) -> Response {
-    let status = e.status();
+    let status = status_of(e);
     let message = e.to_string();
     let data = match e {
         Error::Validation(fields) => json!(fields),
@@ -114,15 +118,16 @@ pub fn respond(app: &App, result: Result<Response, Error>) -> Response {
     match result {
         Ok(r) => r,
         Err(e) => {
-            if e.status() >= 500 {
+            let status = status_of(&e);
+            if status >= 500 {
                 let cause = match &e {
                     Error::Internal(m) => m.clone(),
                     Error::Unavailable(source) => source.to_string(),
                     other => other.to_string(),
                 };
-                error!(code = e.code(), status = e.status(), cause = %cause, "request failed");
+                error!(code = e.code(), status, cause = %cause, "request failed");
             } else {
-                info!(code = e.code(), status = e.status(), "request refused");
+                info!(code = e.code(), status, "request refused");
             }
             error_response(app, &e)
         }
@@ -220,8 +225,7 @@ pub fn signed_in_data(app: &App, message: &str, user: &User, tokens: &Tokens, ex
 /// The answer to a first factor (password, Google, Apple): the tokens on a
 /// known device, or `VERIFY_DEVICE` with the deviceVerificationToken (and
 /// the code in sandbox mode) on an unknown one. `extra` joins either.
-pub fn sign_in_response(app: &App, sign_in: nambari_core::password::SignIn, extra: Value) -> Response {
-    use nambari_core::password::SignIn;
+pub fn sign_in_response(app: &App, sign_in: SignIn, extra: Value) -> Response {
     match sign_in {
         SignIn::SignedIn { user, tokens } => {
             let mut more = json!({"requiresDeviceVerification": false, "deviceVerificationToken": null, "maskedDestination": null});

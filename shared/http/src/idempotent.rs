@@ -4,7 +4,7 @@ use std::future::Future;
 
 use lambda_http::Request;
 use nambari_core::App;
-use nambari_core::idempotency::{self, Claim};
+use nambari_core::services::idempotency::{self, Claim};
 
 use crate::envelope::{Response, json_response, respond};
 

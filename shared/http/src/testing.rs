@@ -1,6 +1,6 @@
 //! Helpers for the function crates' handler tests (feature `test-util`):
 //! the API Gateway v2 events of `events/<crate>/`, a handler's reply, and
-//! assertions on the envelope of SPEC §1.
+//! assertions on the envelope (docs/API.md §1).
 #![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
 
 use std::future::Future;
@@ -9,7 +9,6 @@ use std::sync::Arc;
 use lambda_http::Request;
 use lambda_http::http::HeaderMap;
 use nambari_core::App;
-use nambari_core::auth::{self, PrimaryInput, StartInput, VerifyInput};
 use nambari_core::testing::TestApp;
 use serde_json::{Value, json};
 
@@ -110,52 +109,47 @@ pub struct SignedUp {
     pub device_token: String,
 }
 
-/// Signs `phone` up on `device` through the domain flow (sandbox codes).
+/// Signs `phone` up on `device` through the domain flows (sandbox codes).
 pub async fn sign_up(t: &TestApp, phone: &str, device: &str) -> SignedUp {
+    use nambari_core::flows::{auth_check, auth_onboarding_primary, auth_passwordless_start, auth_verify_otp};
     let app = &t.app;
-    let checked = auth::check(app, Some(phone), Some(device), None).await.expect("check");
-    let sent = auth::start(
+    let req = auth_check::Request::parse(app, Some(phone), Some(device), None).expect("check request");
+    let checked = auth_check::run(app, req).await.expect("check");
+    let req = auth_passwordless_start::Request::parse(
         app,
-        StartInput {
-            check_token: Some(&checked.check_token),
-            channel: Some("SMS"),
-            device_id: Some(device),
-            locale: "en".into(),
-            ip: None,
-        },
+        Some(&checked.check_token),
+        Some("SMS"),
+        Some(device),
+        "en".into(),
+        None,
     )
-    .await
-    .expect("start");
+    .expect("start request");
+    let sent = auth_passwordless_start::run(app, req).await.expect("start");
     let code = sent.sandbox_otp.expect("sandbox code");
-    let verified = auth::verify(
-        app,
-        VerifyInput {
-            temp_token: Some(&sent.temp_token),
-            otp: Some(&code),
-            device_name: None,
-            platform: None,
-            ip: None,
-        },
-    )
-    .await
-    .expect("verify");
+    let raw = auth_verify_otp::Raw {
+        temp_token: Some(&sent.temp_token),
+        otp: Some(&code),
+        device_name: None,
+        platform: None,
+        ip: None,
+    };
+    let verified = auth_verify_otp::run(app, auth_verify_otp::Request::parse(app, raw).expect("verify request"))
+        .await
+        .expect("verify");
     let onboarding_token = match verified {
-        auth::Verified::CollectPrimary { onboarding_token, .. } => onboarding_token,
+        auth_verify_otp::Verified::CollectPrimary { onboarding_token, .. } => onboarding_token,
         other => panic!("expected COLLECT_PRIMARY, got {other:?}"),
     };
-    let done = auth::onboard_primary(
-        app,
-        PrimaryInput {
-            onboarding_token: Some(&onboarding_token),
-            first_name: Some("Asha"),
-            last_name: Some("Mwangi"),
-            birth_date: Some("1995-06-15"),
-        },
-    )
-    .await
-    .expect("onboarding");
+    let raw = auth_onboarding_primary::Raw {
+        onboarding_token: Some(&onboarding_token),
+        first_name: Some("Asha"),
+        last_name: Some("Mwangi"),
+        birth_date: Some("1995-06-15"),
+    };
+    let req = auth_onboarding_primary::Request::parse(app, raw).expect("onboarding request");
+    let done = auth_onboarding_primary::run(app, req).await.expect("onboarding");
     match done {
-        auth::Onboarded::Complete { user, tokens, .. } => SignedUp {
+        auth_onboarding_primary::Onboarded::Complete { user, tokens, .. } => SignedUp {
             user_id: user.id.to_string(),
             phone: phone.to_owned(),
             device_id: device.to_owned(),

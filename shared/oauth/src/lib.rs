@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use nambari_core::config::OAuthSettings;
-use nambari_core::oauth::{IdTokenClaims, IdTokenError, IdTokenVerifier, Provider};
+use nambari_core::base::config::OAuthSettings;
+use nambari_core::base::values::Provider;
+use nambari_core::ports::id_tokens::{IdTokenClaims, IdTokenError, IdTokenVerifier};
 use serde::Deserialize;
 use tokio::sync::RwLock;
 use tracing::{info, warn};
@@ -197,9 +198,9 @@ fn nonce_matches(provider: Provider, claim: Option<&str>, issued: &str) -> bool 
     let Some(claim) = claim else {
         return false;
     };
-    let ct = |a: &str, b: &str| nambari_core::crypto::ct_eq(a.as_bytes(), b.as_bytes());
+    let ct = |a: &str, b: &str| nambari_core::base::crypto::ct_eq(a.as_bytes(), b.as_bytes());
     ct(claim, issued)
-        || (provider == Provider::Apple && ct(claim, &nambari_core::crypto::sha256_hex(issued.as_bytes())))
+        || (provider == Provider::Apple && ct(claim, &nambari_core::base::crypto::sha256_hex(issued.as_bytes())))
 }
 
 fn short(e: &reqwest::Error) -> String {
@@ -378,7 +379,7 @@ mod tests {
 
     #[test]
     fn apple_may_carry_the_nonces_sha256_and_google_only_the_nonce() {
-        let hashed = nambari_core::crypto::sha256_hex(b"n-1");
+        let hashed = nambari_core::base::crypto::sha256_hex(b"n-1");
         assert!(nonce_matches(Provider::Google, Some("n-1"), "n-1"));
         assert!(nonce_matches(Provider::Apple, Some("n-1"), "n-1"));
         assert!(nonce_matches(Provider::Apple, Some(&hashed), "n-1"));

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use nambari_core::channel::Pipe;
-use nambari_core::config::Settings;
-use nambari_core::secrets::Live;
-use nambari_core::sender::{InviteMessage, OtpMessage, SendError, Sender};
+use nambari_core::base::channel::Pipe;
+use nambari_core::base::config::Settings;
+use nambari_core::ports::secrets::Live;
+use nambari_core::ports::sender::{InviteMessage, OtpMessage, SendError, Sender};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use tracing::{debug, instrument, warn};
@@ -294,7 +294,7 @@ impl Sender for WhatsAppSender {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-    use nambari_core::otp::OtpCode;
+    use nambari_core::base::otp::OtpCode;
     use wiremock::matchers::{body_json, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 

@@ -14,7 +14,7 @@ const OTHER: &str = "+254712345678";
 const DEVICE: &str = "phone-1";
 const PASSWORD: &str = "correct horse battery";
 
-fn no_limits() -> nambari_core::config::Settings {
+fn no_limits() -> nambari_core::base::config::Settings {
     let mut s = nambari_core::testing::settings();
     s.limits.enabled = false;
     s

@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nambari_aws::{SesEmailSender, SnsSmsSender};
-use nambari_core::config::Settings;
-use nambari_core::repo::user_key;
-use nambari_core::secrets::Live;
-use nambari_core::sender::{MultiSender, OtpMessage, SendError, Sender};
-use nambari_core::table::Update;
+use nambari_core::base::config::Settings;
+use nambari_core::model::keys::user_key;
+use nambari_core::model::table::Update;
+use nambari_core::ports::secrets::Live;
+use nambari_core::ports::sender::{MultiSender, OtpMessage, SendError, Sender};
 use nambari_core::testing;
 use nambari_tests::moto;
 use nambari_tests::server::{Reply, Server, Store};
@@ -128,7 +128,7 @@ async fn verify(s: &Server, start: &Reply, code: &str) -> Reply {
 }
 
 /// Signs `phone` up over SMS and returns the new user's id.
-async fn sign_up(s: &Server, phone: &str) -> nambari_core::ids::UserId {
+async fn sign_up(s: &Server, phone: &str) -> nambari_core::base::ids::UserId {
     let ct = check(s, phone).await;
     let st = start(s, &ct, "SMS").await;
     assert_eq!(st.status, 200, "{}", st.body);
@@ -150,7 +150,7 @@ async fn sign_up(s: &Server, phone: &str) -> nambari_core::ids::UserId {
 }
 
 /// Gives the user a verified email, as the email flow would.
-async fn verify_email(s: &Server, user: &nambari_core::ids::UserId, address: &str) {
+async fn verify_email(s: &Server, user: &nambari_core::base::ids::UserId, address: &str) {
     s.app
         .db
         .update(
@@ -254,7 +254,7 @@ async fn an_email_sign_in_sends_one_email_to_the_verified_address() {
         .and_then(|v| v.iter().find(|c| c["channel"] == "EMAIL").cloned());
     assert_eq!(
         email_option.map(|c| c["masked"].clone()),
-        Some(json!(nambari_core::mask::mask_email(&address))),
+        Some(json!(nambari_core::base::mask::mask_email(&address))),
         "{}",
         ch.body
     );
@@ -526,9 +526,9 @@ async fn a_whatsapp_timeout_counts_as_down() {
     )
     .unwrap();
     let message = OtpMessage {
-        pipe: nambari_core::channel::Pipe::Whatsapp,
+        pipe: nambari_core::base::channel::Pipe::Whatsapp,
         to: fresh_phone(),
-        code: nambari_core::otp::OtpCode::fixed("123456"),
+        code: nambari_core::base::otp::OtpCode::fixed("123456"),
         locale: "en".into(),
         purpose: "auth",
         ttl: None,

@@ -10,16 +10,19 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use nambari_core::apikeys;
-use nambari_core::channel::Pipe;
-use nambari_core::config::{SenderMode, Settings};
-use nambari_core::events::RecordingEvents;
-use nambari_core::memory::MemoryTable;
-use nambari_core::oauth::{IdTokenClaims, IdTokenError, IdTokenVerifier, Provider};
-use nambari_core::otp::Pepper;
-use nambari_core::repo::{Db, user_key};
-use nambari_core::secrets::Live;
-use nambari_core::table::{Cond, Item, Key, Page, Query, Table, TableResult, Update, Write};
+use nambari_core::base::channel::Pipe;
+use nambari_core::base::config::{SenderMode, Settings};
+use nambari_core::base::otp::Pepper;
+use nambari_core::base::values::Provider;
+use nambari_core::model::keys::user_key;
+use nambari_core::model::table::{Cond, Item, Key, Page, Query, TableResult, Update, Write};
+use nambari_core::ports::events::RecordingEvents;
+use nambari_core::ports::id_tokens::{IdTokenClaims, IdTokenError, IdTokenVerifier};
+use nambari_core::ports::memory::MemoryTable;
+use nambari_core::ports::secrets::Live;
+use nambari_core::ports::table::Db;
+use nambari_core::ports::table::Table;
+use nambari_core::services::apikeys;
 use nambari_core::testing::{self, TestApp};
 use nambari_tests::server::{Server, Store};
 use serde_json::{Value, json};
@@ -1104,12 +1107,12 @@ fn cfn_lint_passes_on_the_template() {
 
 #[test]
 fn the_openapi_error_codes_are_exactly_the_codes_the_code_returns() {
-    let source = read("shared/core/src/error.rs");
+    let source = read("shared/core/src/base/error.rs");
     let body = source
         .split("pub fn code(&self)")
         .nth(1)
-        .and_then(|s| s.split("pub fn status(&self)").next())
-        .expect("Error::code in error.rs");
+        .and_then(|s| s.split("pub fn retry_after(&self)").next())
+        .expect("Error::code in base/error.rs");
     let from_code: BTreeSet<String> = body
         .split("=> \"")
         .skip(1)
@@ -1298,16 +1301,15 @@ impl Recorder {
         settings.invite_url_template = Some("https://app.example.com/claim/{invite_id}".into());
         settings.oauth.google_client_ids = vec!["google-client".into()];
         settings.oauth.apple_client_ids = vec!["apple-client".into()];
-        let mut t = testing::app_with(table.clone(), settings);
         let events = Arc::new(RecordingEvents::default());
-        {
-            let app = Arc::get_mut(&mut t.app).expect("the App is not shared yet");
-            // Google and Apple sign-in run against a fake idToken verifier.
-            app.oauth = Some(Arc::new(FakeIdTokens));
-            // The integrator API's keys are hashed under their own pepper.
-            app.api_key_pepper = Some(Arc::new(Live::new(Pepper::new(vec![7; 32]).unwrap())));
-            app.events = events.clone();
-        }
+        let recorded: Arc<dyn nambari_core::ports::events::Events> = events.clone();
+        let t = testing::app_built(table.clone(), settings, |app| {
+            // Google and Apple sign-in run against a fake idToken verifier;
+            // the integrator API's keys are hashed under their own pepper.
+            app.with_oauth(Some(Arc::new(FakeIdTokens)))
+                .with_api_key_pepper(Arc::new(Live::new(Pepper::new(vec![7; 32]).unwrap())))
+                .with_events(recorded)
+        });
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(nambari_local::serve(t.app.clone(), listener, false));
@@ -3217,7 +3219,7 @@ async fn integrator_paths(r: &mut Recorder, phone: &str) {
         "{}",
         v.body
     );
-    let before = r.events.of(nambari_core::events::EventType::InviteClaimed).len();
+    let before = r.events.of(nambari_core::ports::events::EventType::InviteClaimed).len();
     let p = r
         .post(
             "onboarding (claims an invite)",
@@ -3227,7 +3229,7 @@ async fn integrator_paths(r: &mut Recorder, phone: &str) {
         .await;
     assert_eq!(p.status, 200, "{}", p.body);
     assert_eq!(
-        r.events.of(nambari_core::events::EventType::InviteClaimed).len(),
+        r.events.of(nambari_core::ports::events::EventType::InviteClaimed).len(),
         before + 1
     );
 

@@ -8,10 +8,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nambari_core::channel::Pipe;
-use nambari_core::config::Settings;
-use nambari_core::repo::{jti_key, otp_key};
-use nambari_core::table::Table;
+use nambari_core::base::channel::Pipe;
+use nambari_core::base::config::Settings;
+use nambari_core::model::keys::{jti_key, otp_key};
+use nambari_core::ports::table::Table;
 use nambari_core::testing;
 use nambari_tests::faults::{Call, Failure, Op};
 use nambari_tests::rig::{Rig, jwt_claims};

@@ -3,8 +3,10 @@
 
 use futures_util::future::join_all;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
-use nambari_core::repo::{Db, User, phone_key};
-use nambari_core::table::Key;
+use nambari_core::model::keys::phone_key;
+use nambari_core::model::records::User;
+use nambari_core::model::table::Key;
+use nambari_core::ports::table::Db;
 use nambari_tests::server::{Reply, Server, Store};
 use serde_json::{Value, json};
 
@@ -278,13 +280,13 @@ async fn racing_user_creations(store: Store) {
         let table = s.table.clone();
         tasks.push(tokio::spawn(async move {
             let user = User::new(
-                nambari_core::ids::UserId::generate().unwrap(),
+                nambari_core::base::ids::UserId::generate().unwrap(),
                 PHONE,
                 "TZ",
                 nambari_core::testing::T0,
             );
             let writes = Db::create_user_writes(&user, nambari_core::testing::T0).unwrap();
-            table.transact(writes).await.is_ok()
+            table.transact(writes.into()).await.is_ok()
         }));
     }
     let mut won = 0;

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use nambari_core::config::Settings;
-use nambari_core::oauth::Provider;
+use nambari_core::base::config::Settings;
+use nambari_core::base::values::Provider;
 use nambari_oauth::{JwksVerifier, ProviderConfig};
 use nambari_tests::rig::Rig;
 use nambari_tests::server::Store;
@@ -47,6 +47,6 @@ pub async fn rig(store: Store, mut settings: Settings) -> (Rig, MockServer) {
     let verifier = Arc::new(JwksVerifier::new(providers).unwrap());
     settings.oauth.google_client_ids = vec![CLIENT.into()];
     settings.oauth.apple_client_ids = vec![APPLE_CLIENT.into()];
-    let rig = Rig::start_with_app(store, settings, |app| app.oauth = Some(verifier)).await;
+    let rig = Rig::start_with_app(store, settings, |app| app.with_oauth(Some(verifier))).await;
     (rig, jwks)
 }

@@ -842,9 +842,9 @@ async fn every_route_answers_garbage_with_an_envelope_and_never_a_5xx() {
     let mut s = testing::settings();
     s.limits.enabled = false;
     let rig = Rig::start_with_app(Store::Memory, s, |app| {
-        app.api_key_pepper = Some(std::sync::Arc::new(nambari_core::secrets::Live::new(
-            nambari_core::otp::Pepper::new(vec![3; 32]).unwrap(),
-        )));
+        app.with_api_key_pepper(std::sync::Arc::new(nambari_core::ports::secrets::Live::new(
+            nambari_core::base::otp::Pepper::new(vec![3; 32]).unwrap(),
+        )))
     })
     .await;
     let mut rng = Rng::new();

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use nambari_aws::{SesEmailSender, SnsEvents, SnsSmsSender};
 use nambari_core::App;
-use nambari_core::apikeys;
-use nambari_core::config::Settings;
-use nambari_core::secrets::Live;
-use nambari_core::sender::MultiSender;
+use nambari_core::base::config::Settings;
+use nambari_core::ports::secrets::Live;
+use nambari_core::ports::sender::MultiSender;
+use nambari_core::services::apikeys;
 use nambari_tests::moto;
 use nambari_tests::rig::{Rig, jwt_claims};
 use nambari_tests::server::{Reply, Store};
@@ -41,8 +41,8 @@ fn settings() -> Settings {
     s
 }
 
-fn api_key_pepper() -> nambari_core::otp::Pepper {
-    nambari_core::secrets::parse_pepper(PEPPER_HEX, "test").unwrap()
+fn api_key_pepper() -> nambari_core::base::otp::Pepper {
+    nambari_core::ports::secrets::parse_pepper(PEPPER_HEX, "test").unwrap()
 }
 
 /// The rig with its API-key pepper; on `real` delivery, SMS and email go
@@ -83,16 +83,17 @@ async fn rig(store: Store, real: bool) -> (Rig, Option<String>) {
     }
     let mut s = settings();
     if !real {
-        s.channels = vec![nambari_core::channel::Pipe::Sms];
+        s.channels = vec![nambari_core::base::channel::Pipe::Sms];
     }
-    let rig = Rig::start_with_app(store, s, |app: &mut App| {
-        app.api_key_pepper = Some(Arc::new(Live::new(api_key_pepper())));
+    let rig = Rig::start_with_app(store, s, |app: App| {
+        let mut app = app.with_api_key_pepper(Arc::new(Live::new(api_key_pepper())));
         if let Some(sender) = sender {
-            app.sender = sender;
+            app = app.with_sender(sender);
         }
         if let Some(events) = events {
-            app.events = events;
+            app = app.with_events(events);
         }
+        app
     })
     .await;
     (rig, topic)
@@ -691,8 +692,8 @@ async fn admin(table: &str, args: &[&str]) -> Result<String, String> {
 async fn the_admin_command_creates_a_key_that_works_and_revokes_it() {
     let table = moto::fresh_table(moto::shared()).await;
     let name = table.table_name().to_owned();
-    let rig = Rig::start_on_app(Arc::new(table), settings(), |app: &mut App| {
-        app.api_key_pepper = Some(Arc::new(Live::new(api_key_pepper())));
+    let rig = Rig::start_on_app(Arc::new(table), settings(), |app| {
+        app.with_api_key_pepper(Arc::new(Live::new(api_key_pepper())))
     })
     .await;
     let created: Value = serde_json::from_str(
@@ -748,8 +749,8 @@ async fn wrong_integrator_codes_spend_the_phones_failure_budget_shared_with_sign
         let mut s = settings();
         s.limits.enabled = true;
         s.limits.phone.limit = 100;
-        let rig = Rig::start_with_app(Store::Memory, s, |app: &mut App| {
-            app.api_key_pepper = Some(Arc::new(Live::new(api_key_pepper())));
+        let rig = Rig::start_with_app(Store::Memory, s, |app| {
+            app.with_api_key_pepper(Arc::new(Live::new(api_key_pepper())))
         })
         .await;
         (rig, ())

@@ -205,7 +205,7 @@ async fn the_breaker_threshold_comes_from_the_trailing_daily_counters() {
     settings.limits.breaker_multiple = 2;
     settings.limits.breaker_min_per_hour = 1;
     let s = Server::start_with(Store::Memory, settings).await;
-    for key in nambari_core::limits::trailing_days(255, testing::T0) {
+    for key in nambari_core::services::limits::trailing_days(255, testing::T0) {
         let mut item = serde_json::Map::new();
         item.insert("pk".into(), json!(key.pk));
         item.insert("sk".into(), json!(key.sk));

@@ -16,7 +16,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
-use nambari_core::channel::Pipe;
+use nambari_core::base::channel::Pipe;
 use nambari_core::testing;
 use nambari_tests::faults::{Call, Failure, INJECTED_CAUSE, Op};
 use nambari_tests::rig::{PEPPER, Rig};
@@ -482,10 +482,10 @@ async fn credentials_and_integrators(rig: &Rig, sec: &mut Secrets) {
     let one_step_at = v.data_str("access_token");
 
     // The integrator API with a key (and a wrong one).
-    let key = nambari_core::apikeys::create(&rig.app, "shop", &[], false)
+    let key = nambari_core::services::apikeys::create(&rig.app, "shop", &[], false)
         .await
         .unwrap();
-    let key = nambari_core::apikeys::reveal(&key).to_owned();
+    let key = nambari_core::services::apikeys::reveal(&key).to_owned();
     sec.add("API key", &key);
     sec.add("API key secret part", &key["nmb_live_".len()..]);
     let k = key.as_str();
@@ -685,9 +685,9 @@ async fn rig_on(store: Store) -> Rig {
     // Every flow comes from one IP: the per-phone limit is the one the test reaches.
     s.limits.ip.limit = 1000;
     Rig::start_with_app(store, s, |app| {
-        app.api_key_pepper = Some(Arc::new(nambari_core::secrets::Live::new(
-            nambari_core::otp::Pepper::new(API_PEPPER.to_vec()).unwrap(),
-        )));
+        app.with_api_key_pepper(Arc::new(nambari_core::ports::secrets::Live::new(
+            nambari_core::base::otp::Pepper::new(API_PEPPER.to_vec()).unwrap(),
+        )))
     })
     .await
 }

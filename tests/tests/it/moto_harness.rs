@@ -3,7 +3,8 @@
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use nambari_core::table::{Key, Table};
+use nambari_core::model::table::Key;
+use nambari_core::ports::table::Table;
 use nambari_tests::moto::{self, Moto};
 
 #[tokio::test]

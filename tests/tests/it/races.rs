@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use futures_util::future::join_all;
-use nambari_core::table::Key;
+use nambari_core::model::table::Key;
 use nambari_tests::rig::{Rig, jwt_claims};
 use nambari_tests::server::{Reply, Store};
 use serde_json::{Value, json};
@@ -427,9 +427,9 @@ async fn fifty_concurrent_resets_with_one_reset_token_succeed_once_on_dynamodb()
 
 async fn fifty_step_up_consumes(store: Store) {
     let rig = Rig::start_with_app(store, nambari_core::testing::settings(), |app| {
-        app.api_key_pepper = Some(std::sync::Arc::new(nambari_core::secrets::Live::new(
-            nambari_core::otp::Pepper::new(vec![7; 32]).unwrap(),
-        )));
+        app.with_api_key_pepper(std::sync::Arc::new(nambari_core::ports::secrets::Live::new(
+            nambari_core::base::otp::Pepper::new(vec![7; 32]).unwrap(),
+        )))
     })
     .await;
     let user = rig.sign_up(PHONE, DEVICE).await;
@@ -451,10 +451,10 @@ async fn fifty_step_up_consumes(store: Store) {
         )
         .await;
     let token = s.data_str("stepUpToken");
-    let key = nambari_core::apikeys::create(&rig.app, "wallet", &[], false)
+    let key = nambari_core::services::apikeys::create(&rig.app, "wallet", &[], false)
         .await
         .unwrap();
-    let key = nambari_core::apikeys::reveal(&key).to_owned();
+    let key = nambari_core::services::apikeys::reveal(&key).to_owned();
     let replies = race_authed(&rig, 50, "POST", "/step-up/consume", json!({"token": token}), &key).await;
     let won = winners(&replies);
     assert_eq!(won.len(), 1, "{:?}", tally(&replies));

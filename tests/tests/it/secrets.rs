@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use nambari_core::App;
-use nambari_core::clock::{Clock, FixedClock};
-use nambari_core::memory::MemoryTable;
-use nambari_core::otp::{OtpCode, Pepper};
-use nambari_core::secrets::{REFRESH_INTERVAL, Refresh};
-use nambari_core::sender::RecordingSender;
+use nambari_core::base::otp::{OtpCode, Pepper};
+use nambari_core::base::tokens::{KeyRing, KeySet, TokenKind};
+use nambari_core::ports::clock::{Clock, FixedClock};
+use nambari_core::ports::memory::MemoryTable;
+use nambari_core::ports::secrets::{REFRESH_INTERVAL, Refresh};
+use nambari_core::ports::sender::RecordingSender;
 use nambari_core::testing;
-use nambari_core::tokens::{KeyRing, KeySet, TokenKind};
 use nambari_http::config::{Started, StartupError, start_from_lookup};
 use nambari_tests::moto;
 use nambari_tests::server::Server;
@@ -111,12 +111,17 @@ impl Env {
 
     async fn start(&self, clock: Arc<dyn Clock>) -> Result<Started, StartupError> {
         let vars = self.vars.clone();
-        start_from_lookup(move |k: &str| vars.get(k).cloned(), clock).await
+        start_from_lookup(
+            nambari_core::app::Needs::ALL,
+            move |k: &str| vars.get(k).cloned(),
+            clock,
+        )
+        .await
     }
 }
 
 fn kids(app: &App) -> Vec<String> {
-    app.keys.jwks()["keys"]
+    app.keys().unwrap().jwks()["keys"]
         .as_array()
         .unwrap()
         .iter()
@@ -135,7 +140,7 @@ async fn secrets_are_read_from_secrets_manager_at_start_up() {
         .await;
     let env = Env::new(&whatsapp.uri()).await;
     let started = env
-        .start(Arc::new(nambari_core::clock::SystemClock))
+        .start(Arc::new(nambari_core::ports::clock::SystemClock))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(started.refresher.is_some(), "Secrets Manager secrets are refreshed");
@@ -145,8 +150,8 @@ async fn secrets_are_read_from_secrets_manager_at_start_up() {
     assert_eq!(kids(&app), vec![env.keys.current.kid.clone()]);
     let code = OtpCode::fixed("123456");
     let pepper = Pepper::new(hex_decode(PEPPER)).unwrap();
-    assert_eq!(app.pepper.hash("s1", &code), pepper.hash("s1", &code));
-    let api = app.api_key_pepper.as_ref().expect("the API-key pepper is loaded");
+    assert_eq!(app.pepper().unwrap().hash("s1", &code), pepper.hash("s1", &code));
+    let api = app.api_key_pepper().expect("the API-key pepper is loaded");
     assert_eq!(
         api.hash("s1", &code),
         Pepper::new(hex_decode(API_KEY_PEPPER)).unwrap().hash("s1", &code)
@@ -182,7 +187,7 @@ async fn a_missing_secret_fails_start_up_naming_it() {
     let missing = unique("never-created");
     env.vars.insert("OTP_PEPPER_SECRET_ARN", missing.clone());
     let e = env
-        .start(Arc::new(nambari_core::clock::SystemClock))
+        .start(Arc::new(nambari_core::ports::clock::SystemClock))
         .await
         .err()
         .map(|e| e.to_string())
@@ -202,7 +207,7 @@ async fn a_malformed_secret_fails_start_up_naming_it_without_its_value() {
     )
     .await;
     let e = env
-        .start(Arc::new(nambari_core::clock::SystemClock))
+        .start(Arc::new(nambari_core::ports::clock::SystemClock))
         .await
         .err()
         .map(|e| e.to_string())
@@ -222,7 +227,8 @@ async fn a_rotated_signing_key_is_picked_up_after_five_minutes_and_earlier_token
     let (app, refresher) = (started.app, started.refresher.unwrap());
     let now = clock.now_secs();
     let (old_token, _) = app
-        .keys
+        .keys()
+        .unwrap()
         .issue(TokenKind::Access, "usr_0000000000000000000001", json!({}), now)
         .unwrap();
 
@@ -237,9 +243,15 @@ async fn a_rotated_signing_key_is_picked_up_after_five_minutes_and_earlier_token
     assert_eq!(refresher.refresh_if_due().await, Refresh::Refreshed);
     assert_eq!(kids(&app), [rotated.current.kid.clone(), env.keys.current.kid.clone()]);
     let now = clock.now_secs();
-    assert!(app.keys.verify::<Value>(TokenKind::Access, &old_token, now).is_ok());
+    assert!(
+        app.keys()
+            .unwrap()
+            .verify::<Value>(TokenKind::Access, &old_token, now)
+            .is_ok()
+    );
     let (new_token, _) = app
-        .keys
+        .keys()
+        .unwrap()
         .issue(TokenKind::Access, "usr_0000000000000000000001", json!({}), now)
         .unwrap();
     let header = jsonwebtoken::decode_header(&new_token).unwrap();
@@ -265,7 +277,8 @@ async fn rotating_the_signing_key_keeps_earlier_access_tokens_valid_until_they_e
     let before = app_with_keys(&first);
     let now = before.now();
     let (token, claims) = before
-        .keys
+        .keys()
+        .unwrap()
         .issue(
             TokenKind::Access,
             "usr_0000000000000000000001",
@@ -277,21 +290,32 @@ async fn rotating_the_signing_key_keeps_earlier_access_tokens_valid_until_they_e
     // New current key, the old one kept as previous.
     let second = KeyRing::rotate_set(&first).unwrap();
     let after = app_with_keys(&second);
-    let verified = after.keys.verify::<Value>(TokenKind::Access, &token, now + 60).unwrap();
+    let verified = after
+        .keys()
+        .unwrap()
+        .verify::<Value>(TokenKind::Access, &token, now + 60)
+        .unwrap();
     assert_eq!(verified.jti, claims.jti);
     assert!(
         after
-            .keys
+            .keys()
+            .unwrap()
             .verify::<Value>(TokenKind::Access, &token, claims.exp)
             .is_err(),
         "until it expires"
     );
-    assert_eq!(after.keys.jwks()["keys"].as_array().unwrap().len(), 2);
+    assert_eq!(after.keys().unwrap().jwks()["keys"].as_array().unwrap().len(), 2);
 
     // A second rotation drops the first key: its tokens are no longer accepted.
     let third = KeyRing::rotate_set(&second).unwrap();
     let later = app_with_keys(&third);
-    assert!(later.keys.verify::<Value>(TokenKind::Access, &token, now + 60).is_err());
+    assert!(
+        later
+            .keys()
+            .unwrap()
+            .verify::<Value>(TokenKind::Access, &token, now + 60)
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -302,7 +326,7 @@ async fn an_unreachable_secrets_manager_fails_start_up_with_a_clear_message_not_
     env.vars.insert("SECRETS_ENDPOINT", "http://127.0.0.1:9".to_owned());
     let started = std::time::Instant::now();
     let e = env
-        .start(Arc::new(nambari_core::clock::SystemClock))
+        .start(Arc::new(nambari_core::ports::clock::SystemClock))
         .await
         .err()
         .map(|e| e.to_string())

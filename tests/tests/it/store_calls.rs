@@ -372,7 +372,9 @@ async fn the_oauth_endpoints_make_two_store_round_trips_each() {
     let mut settings = nambari_core::testing::settings();
     settings.oauth.google_client_ids = vec!["google-client".into()];
     let rig = Rig::start_with_app(Store::Memory, settings, |app| {
-        app.oauth = Some(std::sync::Arc::new(nambari_core::testing::FakeIdTokens::default()));
+        app.with_oauth(Some(
+            std::sync::Arc::new(nambari_core::testing::FakeIdTokens::default()),
+        ))
     })
     .await;
     let user = rig.sign_up(PHONE, "dev-1").await;

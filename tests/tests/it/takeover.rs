@@ -21,11 +21,12 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 use nambari_core::App;
-use nambari_core::apikeys;
-use nambari_core::channel::Pipe;
-use nambari_core::config::Settings;
-use nambari_core::limits::{Counter, DAY, HOUR, Rate, Rule, calling_code};
-use nambari_core::secrets::Live;
+use nambari_core::base::channel::Pipe;
+use nambari_core::base::config::Settings;
+use nambari_core::base::rates::{DAY, HOUR, Rate, Rule};
+use nambari_core::ports::secrets::Live;
+use nambari_core::services::apikeys;
+use nambari_core::services::limits::{Counter, calling_code};
 use nambari_core::testing::{self, T0};
 use nambari_tests::rig::{Rig, SignedUp, jwt_claims};
 use nambari_tests::server::{Reply, Store};
@@ -153,10 +154,10 @@ async fn phone_failures(rig: &Rig, phone: &str) -> u64 {
 // ---------------------------------------------------------------- integrator rig
 
 async fn integrator_rig(store: Store, settings: Settings) -> Rig {
-    Rig::start_with_app(store, settings, |app: &mut App| {
-        app.api_key_pepper = Some(Arc::new(Live::new(
-            nambari_core::secrets::parse_pepper(PEPPER_HEX, "test").unwrap(),
-        )));
+    Rig::start_with_app(store, settings, |app: App| {
+        app.with_api_key_pepper(Arc::new(Live::new(
+            nambari_core::ports::secrets::parse_pepper(PEPPER_HEX, "test").unwrap(),
+        )))
     })
     .await
 }
@@ -1181,7 +1182,7 @@ async fn unstorable_metadata(store: Store) {
     assert!(rig.delivered.messages().is_empty(), "nothing was sent");
     assert!(rig.delivered.invites.lock().unwrap().is_empty(), "no invite was sent");
     assert!(
-        nambari_core::invites::pending(&rig.app, PHONE)
+        nambari_core::services::invites::pending(&rig.app, PHONE)
             .await
             .unwrap()
             .is_empty(),

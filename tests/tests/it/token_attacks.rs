@@ -12,9 +12,9 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use nambari_core::ids::random_base62;
+use nambari_core::base::ids::random_base62;
+use nambari_core::base::tokens::{KeyRing, KeySet};
 use nambari_core::testing::T0;
-use nambari_core::tokens::{KeyRing, KeySet};
 use nambari_tests::rig::{Rig, jwt_claims};
 use nambari_tests::server::{Reply, Store};
 use p256::ecdsa::signature::Signer;
@@ -260,12 +260,12 @@ async fn a_token_signed_by_a_key_retired_two_rotations_ago_is_refused() {
     let token = forge(&rig, &check_claims(T0));
     // One rotation: the old key keeps verifying (no one is logged out).
     let k2 = KeyRing::rotate_set(&k1).unwrap();
-    rig.app.keys.set(issuer(&k2));
+    rig.app.keys().unwrap().set(issuer(&k2));
     let (channels, _) = present_check(&rig, &token).await;
     assert_eq!(channels.status, 200, "previous key still verifies: {}", channels.body);
     // Second rotation: k1 is gone from the ring and the JWKS.
     let k3 = KeyRing::rotate_set(&k2).unwrap();
-    rig.app.keys.set(issuer(&k3));
+    rig.app.keys().unwrap().set(issuer(&k3));
     assert_check_refused(&rig, &token).await;
     let jwks = rig
         .raw("GET", "/.well-known/jwks.json", Vec::new(), None, &[])
@@ -548,7 +548,7 @@ async fn every_refresh_token_of_a_family_revoked_for_reuse_is_refused() {
 async fn a_stored_refresh_hash_from_a_table_dump_is_not_a_refresh_token() {
     let rig = rig().await;
     let user = rig.sign_up(TEST_PHONE, DEVICE).await;
-    let hash = nambari_core::tokens::RefreshToken::parse(&user.refresh_token)
+    let hash = nambari_core::base::tokens::RefreshToken::parse(&user.refresh_token)
         .unwrap()
         .hash();
     for presented in [hash.clone(), hash[..43].to_owned()] {

@@ -1,0 +1,14 @@
+pub mod channel;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod fields;
+pub mod ids;
+pub mod mask;
+pub mod otp;
+pub mod phone;
+pub mod rates;
+pub mod text;
+pub mod time;
+pub mod tokens;
+pub mod values;

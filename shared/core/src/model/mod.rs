@@ -1,0 +1,5 @@
+pub mod claims;
+pub mod integrator;
+pub mod keys;
+pub mod records;
+pub mod table;
